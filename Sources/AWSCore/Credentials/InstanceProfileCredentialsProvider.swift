@@ -1,0 +1,155 @@
+import FoundationEssentials
+import Logging
+
+/// Credentials of the instance profile, read from IMDS and refreshed before they expire.
+///
+/// - Refresh starts 15 minutes before `Expiration` (EC2 publishes new credentials at least 5 minutes before);
+///   until IMDS hands out a later `Expiration`, the provider asks again every minute or two.
+/// - Static stability: when IMDS can't be reached at refresh time, the current credentials stay in use (AWS keeps
+///   honouring them during a metadata outage) and the refresh is retried after a jittered 1–3 minutes; a refresh
+///   failure never blocks callers that already have credentials.
+/// - `Code` other than `Success` is an error. See "Retrieve security credentials from instance metadata"
+///   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html#instance-metadata-security-credentials).
+public actor InstanceProfileCredentialsProvider: CredentialsProvider {
+    /// How long before expiry refreshing starts.
+    public static let refreshWindow: Double = 15 * 60
+
+    private let metadata: MetadataClient
+    private let clock: any WallClock
+    private let logger: Logger
+    private let fixedRole: String?
+    private var role: String?
+    private var cached: Credentials?
+    private var nextAttempt: UTCTime?
+    private var lastError: String?
+    private var forceRefresh = false
+
+    /// Creates a provider reading the role name from IMDS (or from `role` when given, like
+    /// `AWS_EC2_INSTANCE_PROFILE_NAME`).
+    public init(metadata: MetadataClient, clock: any WallClock, logger: Logger, role: String? = nil) {
+        self.metadata = metadata
+        self.clock = clock
+        self.logger = logger
+        fixedRole = role
+    }
+
+    public func credentials() async throws -> Credentials {
+        let now = clock.now()
+        if let cached, !forceRefresh {
+            let refreshAt = cached.expiration.map { $0.adding(-Self.refreshWindow) }
+            if let refreshAt, now < refreshAt { return cached }
+            if refreshAt == nil { return cached }
+            if let nextAttempt, now < nextAttempt { return cached }
+        }
+        do {
+            let fresh = try await fetch()
+            lastError = nil
+            forceRefresh = false
+            if let cached, cached.expiration == fresh.expiration, cached.accessKeyID == fresh.accessKeyID {
+                // EC2 has not rotated yet; ask again shortly.
+                nextAttempt = now.adding(Double.random(in: 60...120))
+                return cached
+            }
+            cached = fresh
+            nextAttempt = nil
+            logger.info(
+                "instance-profile credentials refreshed",
+                metadata: [
+                    "aws.role": "\(role ?? "?")", "aws.access_key_id": "\(fresh.maskedAccessKeyID)",
+                    "aws.credentials.expiration": "\(fresh.expiration.map { $0.iso8601 } ?? "none")",
+                ])
+            return fresh
+        } catch {
+            lastError = "\(error)"
+            forceRefresh = false
+            guard let cached else { throw error }
+            nextAttempt = now.adding(Double.random(in: 60...180))
+            let expired = cached.expiration.map { now >= $0 } ?? false
+            logger.warning(
+                "credential refresh failed; keeping the current credentials",
+                metadata: [
+                    "error": "\(error)", "aws.credentials.expired": "\(expired)",
+                    "aws.credentials.expiration": "\(cached.expiration.map { $0.iso8601 } ?? "none")",
+                    "retry.at": "\(nextAttempt!.iso8601)",
+                ])
+            return cached
+        }
+    }
+
+    public func invalidate() async {
+        nextAttempt = nil
+        forceRefresh = true
+    }
+
+    public func snapshot() async -> CredentialsSnapshot {
+        CredentialsSnapshot(
+            source: "instance-profile", role: role ?? fixedRole, maskedAccessKeyID: cached?.maskedAccessKeyID,
+            expiration: cached?.expiration, lastError: lastError)
+    }
+
+    private func fetch() async throws -> Credentials {
+        let name: String
+        if let known = role ?? fixedRole {
+            name = known
+        } else {
+            guard let listing = try await metadata.get("meta-data/iam/security-credentials/"),
+                let first = listing.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).first
+            else {
+                throw AWSError(
+                    kind: .credentials, service: "imds", operation: "GET meta-data/iam/security-credentials/",
+                    message: "no IAM role is attached to this instance (no instance profile); attach one with the clock-agent policy"
+                )
+            }
+            name = String(first).trimmingASCIISpaces()
+        }
+        guard let body = try await metadata.get("meta-data/iam/security-credentials/\(name)") else {
+            role = nil
+            throw AWSError(
+                kind: .credentials, service: "imds", operation: "GET meta-data/iam/security-credentials/\(name)",
+                httpStatus: 404, message: "the instance profile role \(name) has no credentials (was the role replaced?)")
+        }
+        role = name
+        return try Self.parse(Array(body.utf8), role: name)
+    }
+
+    /// The credential document IMDS serves for a role.
+    struct Document: Decodable {
+        var Code: String?
+        var Message: String?
+        var AccessKeyId: String?
+        var SecretAccessKey: String?
+        var Token: String?
+        var Expiration: String?
+    }
+
+    /// Parses the credential document; errors name the problem but never quote the document (it holds secrets).
+    static func parse(_ body: [UInt8], role: String) throws -> Credentials {
+        let operation = "GET meta-data/iam/security-credentials/\(role)"
+        guard let document = try? JSONDecoder().decode(Document.self, from: Data(body)) else {
+            throw AWSError(
+                kind: .credentials, service: "imds", operation: operation,
+                message: "the credential document is not valid JSON")
+        }
+        guard document.Code == "Success" else {
+            throw AWSError(
+                kind: .credentials, service: "imds", operation: operation, code: document.Code ?? "missing Code",
+                message: "the metadata service did not return credentials: \(document.Message ?? "no message")")
+        }
+        guard let key = document.AccessKeyId, !key.isEmpty, let secret = document.SecretAccessKey, !secret.isEmpty
+        else {
+            throw AWSError(
+                kind: .credentials, service: "imds", operation: operation,
+                message: "the credential document lacks AccessKeyId or SecretAccessKey")
+        }
+        var expiration: UTCTime?
+        if let text = document.Expiration {
+            guard let parsed = UTCTime(iso8601: text) else {
+                throw AWSError(
+                    kind: .credentials, service: "imds", operation: operation,
+                    message: "the credential Expiration \(text) is not an RFC 3339 time")
+            }
+            expiration = parsed
+        }
+        return Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: document.Token, expiration: expiration)
+    }
+}

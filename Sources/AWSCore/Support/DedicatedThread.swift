@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Starts an OS thread of its own for blocking work (libcurl's poll loop, journal waits, child reaping), so that
+/// blocking never happens on the Swift concurrency cooperative pool.
+public enum DedicatedThread {
+    private final class Box {
+        let body: () -> Void
+        init(body: @escaping () -> Void) { self.body = body }
+    }
+
+    /// Runs `body` on a new detached thread.
+    public static func start(_ body: @escaping () -> Void) {
+        let box = Unmanaged.passRetained(Box(body: body)).toOpaque()
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        pthread_attr_setstacksize(&attributes, 512 * 1024)
+        let result = pthread_create(
+            &thread, &attributes,
+            { context in
+                let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
+                box.body()
+                return nil
+            }, box)
+        pthread_attr_destroy(&attributes)
+        precondition(result == 0, "pthread_create failed with \(result)")
+    }
+}

@@ -1,0 +1,81 @@
+extension Configuration {
+    /// The effective configuration as YAML, every default spelled out; parsing it gives back the same value.
+    public var yaml: String {
+        var lines: [String] = []
+        lines.append("state_dir: \(q(stateDirectory))")
+        lines.append("app:")
+        lines.append("  source: \(q(app.source.description))")
+        lines.append("  sha256: \(app.sha256.map(q) ?? "null")")
+        lines.append("  install_dir: \(q(app.installDirectory))")
+        lines.append("  prepare: [\(app.prepare.map(list).joined(separator: ", "))]")
+        lines.append("  command: \(list(app.command))")
+        lines.append("  user: \(app.user.map(q) ?? "null")")
+        if app.environment.isEmpty {
+            lines.append("  environment: {}")
+        } else {
+            lines.append("  environment:")
+            for variable in app.environment { lines.append("    \(variable.name): \(q(variable.value))") }
+        }
+        lines.append("  stop_timeout: \(DurationText.format(app.stopTimeout))")
+        lines.append("  health:")
+        lines.append("    url: \(app.health.url.map(q) ?? "null")")
+        lines.append("    interval: \(DurationText.format(app.health.interval))")
+        lines.append("    timeout: \(DurationText.format(app.health.timeout))")
+        lines.append("    unhealthy_threshold: \(app.health.unhealthyThreshold)")
+        lines.append("    start_timeout: \(DurationText.format(app.health.startTimeout))")
+        lines.append("  restart:")
+        lines.append("    initial_backoff: \(DurationText.format(app.restart.initialBackoff))")
+        lines.append("    max_backoff: \(DurationText.format(app.restart.maxBackoff))")
+        lines.append("    crash_loop_restarts: \(app.restart.crashLoopRestarts)")
+        lines.append("    crash_loop_window: \(DurationText.format(app.restart.crashLoopWindow))")
+        lines.append("logs:")
+        lines.append("  group: \(q(logs.group))")
+        lines.append("  stream: \(q(logs.stream))")
+        lines.append("  retention_days: \(logs.retentionDays.map(String.init) ?? "null")")
+        lines.append("  sources:")
+        for source in logs.sources {
+            var fields = ["name: \(q(source.name))", "type: \(source.kind.typeName)"]
+            switch source.kind {
+            case .app:
+                break
+            case .file(let path, let multiline):
+                fields.append("path: \(q(path))")
+                if let multiline { fields.append("multiline_start: \(q(multiline))") }
+            case .journal(let units):
+                fields.append("units: \(list(units))")
+            }
+            lines.append("    - {\(fields.joined(separator: ", "))}")
+        }
+        lines.append("lifecycle:")
+        lines.append("  auto_scaling_group: \(q(lifecycle.autoScalingGroup))")
+        lines.append("  launch_hook: \(lifecycle.launchHook.map(q) ?? "null")")
+        lines.append("  terminate_hook: \(lifecycle.terminateHook.map(q) ?? "null")")
+        lines.append("  poll_interval: \(DurationText.format(lifecycle.pollInterval))")
+        lines.append("  report_unhealthy: \(lifecycle.reportUnhealthy)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func list(_ items: [String]) -> String { "[" + items.map(q).joined(separator: ", ") + "]" }
+
+    /// A YAML double-quoted scalar.
+    private func q(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\x" + String(repeating: "0", count: 2 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

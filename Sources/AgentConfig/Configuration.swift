@@ -1,0 +1,202 @@
+/// The agent's configuration (`/etc/clock-agent/config.yaml`), with every default applied.
+///
+/// The YAML contract is documented in `README.md` and `packaging/config/config.example.yaml`; parsing and
+/// validation live in `Configuration+Parsing.swift`, the printed form in `Configuration+YAML.swift`.
+public struct Configuration: Sendable, Equatable {
+    /// Checkpoints, downloads, dead letters, the status socket.
+    public var stateDirectory: String = "/var/lib/clock-agent"
+    /// The application: where it comes from, how it runs, how its health is judged.
+    public var app: AppConfiguration
+    /// Log shipping to CloudWatch Logs.
+    public var logs: LogsConfiguration = LogsConfiguration()
+    /// Lifecycle hooks and health reporting to the Auto Scaling group.
+    public var lifecycle: LifecycleConfiguration = LifecycleConfiguration()
+
+    /// Creates a configuration around an app; everything else takes its default.
+    public init(app: AppConfiguration) { self.app = app }
+
+    /// The default path of the configuration file.
+    public static let defaultPath = "/etc/clock-agent/config.yaml"
+}
+
+/// Where the app artifact comes from.
+public enum ArtifactSource: Sendable, Equatable, CustomStringConvertible {
+    /// `s3://bucket/key`.
+    case s3(bucket: String, key: String)
+    /// `file:///absolute/path`.
+    case file(path: String)
+
+    public var description: String {
+        switch self {
+        case .s3(let bucket, let key): return "s3://\(bucket)/\(key)"
+        case .file(let path): return "file://\(path)"
+        }
+    }
+
+    /// The artifact's file name (last path component), which decides whether it is unpacked.
+    public var fileName: String {
+        switch self {
+        case .s3(_, let key): return String(key.split(separator: "/").last ?? Substring(key))
+        case .file(let path): return String(path.split(separator: "/").last ?? Substring(path))
+        }
+    }
+
+    /// Whether the artifact is a gzip-compressed tar archive (`.tar.gz` or `.tgz`).
+    public var isArchive: Bool {
+        let name = fileName.lowercased()
+        return name.hasSuffix(".tar.gz") || name.hasSuffix(".tgz")
+    }
+}
+
+/// `app:` — the supervised application.
+public struct AppConfiguration: Sendable, Equatable {
+    /// `app.source`.
+    public var source: ArtifactSource
+    /// `app.sha256`: the pinned SHA-256 (lower-case hex), if any.
+    public var sha256: String?
+    /// `app.install_dir`: holds `releases/<sha256>/` and the `current` symlink.
+    public var installDirectory: String = "/opt/clock-app"
+    /// `app.prepare`: argv lists run once per release, in the release directory.
+    public var prepare: [[String]] = []
+    /// `app.command`: the argv run in `current/`.
+    public var command: [String]
+    /// `app.user`: run the app as this user and its primary group.
+    public var user: String?
+    /// `app.environment`, sorted by name.
+    public var environment: [EnvironmentVariable] = []
+    /// `app.stop_timeout`: SIGTERM, then SIGKILL after this long.
+    public var stopTimeout: Duration = .seconds(10)
+    /// `app.health`.
+    public var health: HealthConfiguration = HealthConfiguration()
+    /// `app.restart`.
+    public var restart: RestartConfiguration = RestartConfiguration()
+
+    /// Creates an app configuration with defaults for everything optional.
+    public init(source: ArtifactSource, command: [String]) {
+        self.source = source
+        self.command = command
+    }
+}
+
+/// One `NAME: value` of `app.environment`.
+public struct EnvironmentVariable: Sendable, Equatable {
+    /// The variable name.
+    public var name: String
+    /// Its value.
+    public var value: String
+
+    /// Creates a variable.
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// `app.health` — how the app's health is probed.
+public struct HealthConfiguration: Sendable, Equatable {
+    /// `url`: answered with 2xx when healthy; without it the app counts as healthy once it has been running for
+    /// one `interval`.
+    public var url: String?
+    /// `interval`: time between probes.
+    public var interval: Duration = .seconds(5)
+    /// `timeout`: limit of one probe.
+    public var timeout: Duration = .seconds(2)
+    /// `unhealthy_threshold`: consecutive failures that restart the app.
+    public var unhealthyThreshold: Int = 3
+    /// `start_timeout`: how long a new app may take to become healthy.
+    public var startTimeout: Duration = .seconds(120)
+
+    /// Creates the defaults.
+    public init() {}
+}
+
+/// `app.restart` — restart backoff and crash-loop detection.
+public struct RestartConfiguration: Sendable, Equatable {
+    /// `initial_backoff`: the first restart delay.
+    public var initialBackoff: Duration = .milliseconds(200)
+    /// `max_backoff`: the delay cap.
+    public var maxBackoff: Duration = .seconds(30)
+    /// `crash_loop_restarts`: restarts within `crash_loop_window` that count as a crash loop.
+    public var crashLoopRestarts: Int = 5
+    /// `crash_loop_window`.
+    public var crashLoopWindow: Duration = .seconds(300)
+
+    /// Creates the defaults.
+    public init() {}
+}
+
+/// `logs:` — CloudWatch Logs shipping.
+public struct LogsConfiguration: Sendable, Equatable {
+    /// `group`: the log group.
+    public var group: String = "/clock/app"
+    /// `stream`: the stream name template.
+    public var stream: String = "{instance_id}/{source}"
+    /// `retention_days`: set on the group when the agent creates it; nil leaves retention alone.
+    public var retentionDays: Int? = 30
+    /// `sources`.
+    public var sources: [LogSource] = [
+        LogSource(name: "app", kind: .app),
+        LogSource(name: "agent", kind: .journal(units: ["clock-agent.service"])),
+    ]
+
+    /// Creates the defaults.
+    public init() {}
+
+    /// Retention values CloudWatch Logs accepts (`PutRetentionPolicy`, `retentionInDays`).
+    public static let validRetentionDays: [Int] = [
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    ]
+
+    /// The placeholders `stream` may use.
+    public static let streamPlaceholders = ["instance_id", "hostname", "source", "region", "az"]
+}
+
+/// One entry of `logs.sources`.
+public struct LogSource: Sendable, Equatable {
+    /// What is read.
+    public enum Kind: Sendable, Equatable {
+        /// The supervised app's stdout and stderr.
+        case app
+        /// Files matching a path or glob.
+        case file(path: String, multilineStart: String?)
+        /// journald entries of these units.
+        case journal(units: [String])
+
+        /// The `type:` value.
+        public var typeName: String {
+            switch self {
+            case .app: return "app"
+            case .file: return "file"
+            case .journal: return "journal"
+            }
+        }
+    }
+
+    /// `name`: unique, used in stream names and checkpoints.
+    public var name: String
+    /// `type` and its settings.
+    public var kind: Kind
+
+    /// Creates a source.
+    public init(name: String, kind: Kind) {
+        self.name = name
+        self.kind = kind
+    }
+}
+
+/// `lifecycle:` — the Auto Scaling side.
+public struct LifecycleConfiguration: Sendable, Equatable {
+    /// `auto_scaling_group`: `auto` (find it) or a name.
+    public var autoScalingGroup: String = "auto"
+    /// `launch_hook`: complete it with CONTINUE/ABANDON; nil to not report launch.
+    public var launchHook: String?
+    /// `terminate_hook`: complete it after draining; nil to not wait on termination.
+    public var terminateHook: String?
+    /// `poll_interval`: how often the target lifecycle state is read from IMDS.
+    public var pollInterval: Duration = .seconds(5)
+    /// `report_unhealthy`: mark the instance Unhealthy on a crash loop.
+    public var reportUnhealthy: Bool = true
+
+    /// Creates the defaults.
+    public init() {}
+}

@@ -1,0 +1,7 @@
+#ifndef CLOCK_AGENT_CSYSTEMD_SHIM_H
+#define CLOCK_AGENT_CSYSTEMD_SHIM_H
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#endif

@@ -1,0 +1,195 @@
+"""In-process moto server with the Auto Scaling lifecycle calls moto 5.2.1 lacks.
+
+moto answers CompleteLifecycleAction and RecordLifecycleActionHeartbeat with HTTP 500
+NotImplementedError.  moto's Query dispatcher looks handlers up by the snake-case action name
+on the response class (`method_names_from_class`), after its normal SigV4 + IAM check in
+`BaseResponse.call_action`.  So attaching `complete_lifecycle_action` and
+`record_lifecycle_action_heartbeat` to `AutoScalingResponse` makes both calls behave like
+built-in ones, including AccessDenied for a caller whose policy lacks the action.
+
+The handlers delegate to `lifecycle.LifecycleMachine`.  `DescribeAutoScalingInstances` is
+wrapped to apply pending timeouts first (the machine writes its state into moto's
+InstanceState objects) and to hide instances a test removed from the group.  `call_action` is
+wrapped to record every CompleteLifecycleAction, RecordLifecycleActionHeartbeat and
+SetInstanceHealth (SetInstanceHealth itself stays moto's own implementation).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from moto.autoscaling.exceptions import ValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult, EmptyResult
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from .lifecycle import LifecycleError
+
+RECORDED_ACTIONS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "SetInstanceHealth")
+
+
+class Recorder:
+    """Every recorded lifecycle/health call, in arrival order (control API GET /lifecycle/calls)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.calls: list[dict] = []
+
+    def add(self, call: dict) -> None:
+        with self.lock:
+            call["seq"] = len(self.calls) + 1
+            self.calls.append(call)
+
+    def list(self) -> list[dict]:
+        with self.lock:
+            return [dict(c) for c in self.calls]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.calls.clear()
+
+
+class _Context:
+    machine = None
+    recorder: Recorder | None = None
+
+
+CTX = _Context()
+
+
+def _qs(resp, key):
+    value = resp.querystring.get(key)
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _lifecycle_params(resp):
+    return (_qs(resp, "AutoScalingGroupName"), _qs(resp, "LifecycleHookName"), _qs(resp, "InstanceId"),
+            _qs(resp, "LifecycleActionToken"))
+
+
+def complete_lifecycle_action(self):
+    """CompleteLifecycleAction (Query API 2011-01-01), backed by the harness state machine."""
+    group, hook, iid, token = _lifecycle_params(self)
+    result = _qs(self, "LifecycleActionResult")
+    note = self.__dict__.setdefault("_clock_note", {})
+    note["state_before"] = CTX.machine.state_of(iid) if iid else None
+    try:
+        out = CTX.machine.complete(group, hook, iid, token, result)
+    except LifecycleError as e:
+        note["injected"] = getattr(e, "injected", False)
+        note["state_after"] = CTX.machine.state_of(iid) if iid else None
+        raise ValidationError(e.message)
+    note["state_after"] = out["after"]
+    return EmptyResult()
+
+
+def record_lifecycle_action_heartbeat(self):
+    """RecordLifecycleActionHeartbeat: restarts the hook's heartbeat timeout."""
+    group, hook, iid, token = _lifecycle_params(self)
+    note = self.__dict__.setdefault("_clock_note", {})
+    note["state_before"] = CTX.machine.state_of(iid) if iid else None
+    try:
+        out = CTX.machine.heartbeat(group, hook, iid, token)
+    except LifecycleError as e:
+        note["injected"] = getattr(e, "injected", False)
+        note["state_after"] = note["state_before"]
+        raise ValidationError(e.message)
+    note["state_after"] = out["after"]
+    note["deadline"] = out["deadline"]
+    return EmptyResult()
+
+
+def describe_auto_scaling_instances(self):
+    """moto's DescribeAutoScalingInstances, with the harness lifecycle states and hidden instances removed."""
+    CTX.machine.advance()
+    hidden = CTX.machine.hidden()
+    states = self.autoscaling_backend.describe_auto_scaling_instances(
+        instance_ids=self._get_param("InstanceIds", []))
+    return ActionResult({"AutoScalingInstances": [s for s in states if s.instance.id not in hidden]})
+
+
+_original_call_action = AutoScalingResponse.call_action
+
+
+def call_action(self):
+    """Record the three lifecycle/health calls (including ones IAM denies), then answer as moto would."""
+    action = self._get_action()
+    if action not in RECORDED_ACTIONS or CTX.recorder is None:
+        return _original_call_action(self)
+    started = time.time()
+    self._clock_note = {}
+    status, outcome, message = 500, "InternalFailure", None
+    try:
+        status, headers, body = _original_call_action(self)
+    except Exception as e:  # moto raises e.g. StopIteration/ValueError for bad SetInstanceHealth input
+        message = f"{type(e).__name__}: {e}"
+        raise
+    else:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        status = int(status)
+        if status < 400:
+            outcome = "OK"
+        else:
+            m = re.search(r"<Code>(.*?)</Code>", text)
+            outcome = m.group(1) if m else f"HTTP{status}"
+            mm = re.search(r"<Message>(.*?)</Message>", text, re.S)
+            message = mm.group(1) if mm else None
+        return status, headers, body
+    finally:
+        grace = _qs(self, "ShouldRespectGracePeriod")
+        call = {
+            "action": action, "time": started, "group": _qs(self, "AutoScalingGroupName"),
+            "hook": _qs(self, "LifecycleHookName"), "instance_id": _qs(self, "InstanceId"),
+            "token": _qs(self, "LifecycleActionToken"), "result": _qs(self, "LifecycleActionResult"),
+            "health_status": _qs(self, "HealthStatus"),
+            "should_respect_grace_period": None if grace is None else grace.lower() == "true",
+            "status": status, "outcome": outcome, "message": message,
+            "access_key_id": getattr(self, "access_key", None),
+        }
+        call.update(self._clock_note)
+        call.setdefault("injected", False)
+        CTX.recorder.add(call)
+
+
+_installed = False
+
+
+def install(machine, recorder: Recorder) -> None:
+    """Attach the handlers to moto's AutoScalingResponse (idempotent) and point them at `machine`."""
+    global _installed
+    CTX.machine = machine
+    CTX.recorder = recorder
+    if _installed:
+        return
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    AutoScalingResponse.describe_auto_scaling_instances = describe_auto_scaling_instances
+    AutoScalingResponse.call_action = call_action
+    _installed = True
+
+
+class MotoServer:
+    """moto's WSGI app (the same one `moto_server` builds) served threaded on 127.0.0.1."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.app = DomainDispatcherApplication(create_backend_app)
+        self.server = make_server(host, port, self.app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, name="moto", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
