@@ -36,6 +36,9 @@ def cmd_up(args) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # A parent may start us with signals blocked (Foundation's Process passes its thread's mask on): unblock them
+    # so SIGTERM and SIGINT from the test or the demo are delivered.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
     if args.artifact and not os.path.isfile(args.artifact):
         print(f"--artifact {args.artifact}: no such file", file=sys.stderr)

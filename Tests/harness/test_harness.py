@@ -75,6 +75,8 @@ def lc(h):
     yield h
     h.control("POST", "/lifecycle/config", {"proceed_seconds": 0.5, "heartbeat_timeout": None})
     h.control("POST", "/lifecycle/race", {"complete_failures": 0, "heartbeat_failures": 0})
+    h.control("POST", "/imds/lifecycle-state", {"state": None})
+    h.control("POST", "/lifecycle/state", {"state": "InService"})
 
 
 @pytest.fixture
@@ -425,11 +427,11 @@ def test_propagation_race_injection(h, lc):
 
 
 def test_heartbeat_timeout_applies_default_result(h, lc):
-    h.control("POST", "/lifecycle/config", {"heartbeat_timeout": 0.8})
+    h.control("POST", "/lifecycle/config", {"heartbeat_timeout": 1.5})
     h.control("POST", "/lifecycle/state", {"state": "Pending:Wait"})
     asg = h.boto3_client("autoscaling", "user")
-    for _ in range(3):  # heartbeats keep the action alive past the bare timeout
-        time.sleep(0.4)
+    for _ in range(4):  # heartbeats keep the action alive past the bare timeout
+        time.sleep(0.5)
         asg.record_lifecycle_action_heartbeat(LifecycleHookName=h.launch_hook, AutoScalingGroupName=h.asg,
                                               InstanceId=h.instance_id)
     assert asg_state(h) == "Pending:Wait"
@@ -594,11 +596,11 @@ def test_imds_faults(h, imds):
     assert iget(h, "latest/meta-data/iam/info", tok)[0] == 200
     h.control("POST", "/imds/faults", {"token_403": True})
     assert imds_req(h, "PUT", "latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})[0] == 403
-    h.control("POST", "/imds/faults", {"token_403": False, "token_delay_ms": 1500})
+    h.control("POST", "/imds/faults", {"token_403": False, "token_delay_ms": 3000})
     t0 = time.monotonic()
     with pytest.raises((socket.timeout, TimeoutError, urllib.error.URLError)):
         imds_req(h, "PUT", "latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"}, timeout=1.0)
-    assert time.monotonic() - t0 < 1.4                                       # hop-limit symptom: PUT times out
+    assert time.monotonic() - t0 < 2.5                                       # hop-limit symptom: PUT times out
     h.control("POST", "/imds/faults", {"token_delay_ms": 0, "get_delay_ms": 300})
     t0 = time.monotonic()
     assert iget(h, "latest/meta-data/instance-id", tok)[0] == 200
@@ -624,6 +626,7 @@ def test_imds_faults(h, imds):
 
 
 # -- strict CloudWatch Logs sink ----------------------------------------------------------
+@pytest.mark.skipif(not os.path.isdir(SIGV4_DIR), reason=f"{SIGV4_DIR} not present")
 def test_sigv4_verifier_against_aws_test_suite():
     """The sink's verifier accepts every signed request of AWS's SigV4 suite and rebuilds its canonical request."""
     cases = sorted(os.listdir(SIGV4_DIR))
@@ -689,6 +692,36 @@ def test_sink_happy_path_keepalive_gzip_and_stats(h, sink):
     assert stats["batch_bytes_accepted"] == len("onetwothree") + 3 * 26
     assert stats["errors"]["ResourceAlreadyExistsException"] == 2
     assert sum(b["requests"] for b in stats["timeline"]) == stats["requests_total"]
+
+
+def _curl_has_sigv4() -> bool:
+    try:
+        out = subprocess.run(["curl", "--help", "all"], capture_output=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--aws-sigv4" in out
+
+
+@pytest.mark.skipif(not _curl_has_sigv4(), reason="curl without --aws-sigv4")
+def test_sink_accepts_curl_sigv4(h, sink):
+    """A third, independent signer (curl --aws-sigv4, what libcurl users may rely on) passes the sink's check."""
+    def curl(op, body, secret=None):
+        secret = secret or h.user["secret_access_key"]
+        p = subprocess.run(["curl", "-sS", "--max-time", "10", "--aws-sigv4", f"aws:amz:{h.region}:logs",
+                            "--user", f"{h.user['access_key_id']}:{secret}",
+                            "-H", "Content-Type: application/x-amz-json-1.1",
+                            "-H", f"X-Amz-Target: Logs_20140328.{op}", "-w", "\n%{http_code}",
+                            "--data-binary", "@-", h.sink + "/"],
+                           input=json.dumps(body).encode(), capture_output=True, timeout=15)
+        text, _, status = p.stdout.decode().rpartition("\n")
+        return int(status), json.loads(text)
+    assert curl("CreateLogGroup", {"logGroupName": "/clock/app"}) == (200, {})
+    assert curl("CreateLogStream", {"logGroupName": "/clock/app", "logStreamName": "c"}) == (200, {})
+    big = [{"timestamp": now_ms(), "message": "x" * 1000}] * 200   # ~200 KB body
+    st, out = curl("PutLogEvents", {"logGroupName": "/clock/app", "logStreamName": "c", "logEvents": big})
+    assert st == 200 and "nextSequenceToken" in out
+    st, out = curl("CreateLogGroup", {"logGroupName": "/clock/x"}, secret="wrong")
+    assert (st, out["__type"]) == (400, "InvalidSignatureException")
 
 
 def test_sink_put_log_events_limits(h, sink):
@@ -858,9 +891,9 @@ def test_sink_faults(h, sink):
     t0 = time.monotonic()
     assert put(h, ev("slow"))[0] == 200
     assert time.monotonic() - t0 >= 0.3
-    h.control("POST", "/sink/faults", {"latency_ms": 0, "rate_limit": 5})
+    h.control("POST", "/sink/faults", {"latency_ms": 0, "rate_limit": 2})
     codes = [put(h, ev("r"))[0] for _ in range(12)]
-    assert codes.count(200) >= 4 and codes.count(400) >= 5
+    assert codes.count(200) >= 2 and codes.count(400) >= 3, codes
     h.control("POST", "/sink/faults", {"clear": True})
     h.control("POST", "/sink/delete", {"group": "/clock/app", "stream": "s1"})
     st, out, _ = put(h, ev("x"))
@@ -872,8 +905,8 @@ def test_sink_faults(h, sink):
     st, out, _ = put(h, ev("x"))
     assert (st, out["message"]) == (400, "The specified log group does not exist.")
     stats = h.control("GET", "/sink/stats")
-    assert stats["injected"]["throttle"] == 1 and stats["injected"]["rate_limit"] >= 5
-    assert stats["errors"]["ThrottlingException"] >= 6
+    assert stats["injected"]["throttle"] == 1 and stats["injected"]["rate_limit"] >= 3
+    assert stats["errors"]["ThrottlingException"] >= 4
 
 
 def test_control_api_errors(h):

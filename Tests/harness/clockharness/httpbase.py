@@ -40,6 +40,9 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed after this many seconds
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
         pass
 

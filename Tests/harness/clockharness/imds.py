@@ -93,6 +93,7 @@ class IMDS:
         self.requests: collections.deque = collections.deque(maxlen=20000)
         self.request_seq = 0
         self.service = HTTPService(IMDSHandler, self, name="imds")
+        self.stopped = False
         self.rotate_credentials()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -100,6 +101,7 @@ class IMDS:
         self.service.start()
 
     def stop(self):
+        self.stopped = True
         self.service.stop()
 
     @property
@@ -160,12 +162,16 @@ class IMDS:
                 if mode == "refuse":
                     self.service.stop()
                     if f.down_until is not None:
-                        threading.Timer(float(secs), self._restore_after_refuse).start()
-                elif not self.service.listening:
+                        timer = threading.Timer(float(secs), self._restore_after_refuse)
+                        timer.daemon = True
+                        timer.start()
+                elif not self.service.listening and not self.stopped:
                     self.service.start()
             return f.to_json()
 
     def _restore_after_refuse(self):
+        if self.stopped:
+            return
         with self.lock:
             if self.faults.down == "refuse" and self.faults.down_until is not None \
                     and time.monotonic() >= self.faults.down_until - 0.01:
@@ -238,9 +244,7 @@ class IMDS:
             else:
                 return 404, NOT_FOUND_BODY, "text/html"
         if _is_dir(node):
-            names = []
-            for k in node:
-                names.append(k + "/" if _is_dir(node[k]) else k)
+            names = sorted(k + "/" if _is_dir(node[k]) else k for k in node)
             return 200, "\n".join(names), "text/plain"
         if isinstance(node, (dict, list)):
             return 200, json.dumps(node, indent=2), "text/plain"

@@ -19,7 +19,6 @@ Sizes are counted after replacing invalid UTF-8 with U+FFFD (3 bytes), as AWS do
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import gzip
 import json
 import re
