@@ -67,10 +67,25 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .target(
+            name: "CSpawn",
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "CSpawn",
+                "AWSCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "Bootstrap",
             dependencies: [
                 "AWSCore",
                 "AgentConfig",
+                "CZlib",
+                "Supervisor",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -97,6 +112,16 @@ let package = Package(
             name: "AWSCoreTests",
             dependencies: ["AWSCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
             exclude: ["Resources"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: ["Supervisor", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "BootstrapTests",
+            dependencies: ["Bootstrap", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift
         ),
         .testTarget(

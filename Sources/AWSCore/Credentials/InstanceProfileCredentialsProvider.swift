@@ -100,7 +100,7 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
                     message: "no IAM role is attached to this instance (no instance profile); attach one with the clock-agent policy"
                 )
             }
-            name = String(first).trimmingASCIISpaces()
+            name = String(first).trimmingASCIIWhitespace()
         }
         guard let body = try await metadata.get("meta-data/iam/security-credentials/\(name)") else {
             role = nil

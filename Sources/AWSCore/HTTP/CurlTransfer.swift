@@ -57,7 +57,7 @@ final class CurlTransfer: @unchecked Sendable {
         }
         guard let colon = text.firstIndex(of: ":") else { return }
         let name = text[..<colon].lowercasedASCII()
-        let value = text[text.index(after: colon)...].trimmingASCIISpaces()
+        let value = text[text.index(after: colon)...].trimmingASCIIWhitespace()
         headers.add(name, value)
     }
 
@@ -125,11 +125,12 @@ final class CurlTransfer: @unchecked Sendable {
 }
 
 extension StringProtocol {
-    /// Drops leading and trailing spaces and tabs.
-    public func trimmingASCIISpaces() -> String {
-        var scalars = Substring(self)[...]
-        while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
-        while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
-        return String(scalars)
+    /// Drops leading and trailing spaces, tabs and line breaks.
+    public func trimmingASCIIWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
+        var text = Substring(self)[...]
+        while let first = text.first, isSpace(first) { text = text.dropFirst() }
+        while let last = text.last, isSpace(last) { text = text.dropLast() }
+        return String(text)
     }
 }

@@ -95,7 +95,7 @@ public actor MetadataClient {
         guard let value = try await get(path) else {
             throw failure("GET \(path)", status: 404, message: "the item does not exist on this instance")
         }
-        return value.trimmingASCIISpaces()
+        return value.trimmingASCIIWhitespace()
     }
 
     /// Forgets the cached token (tests use it to simulate a metadata service restart).

@@ -23,6 +23,19 @@ public struct AutoScalingClient: Sendable {
         public var healthStatus: String?
         /// Whether scale-in protection is on.
         public var protectedFromScaleIn: Bool?
+
+        /// Creates a value.
+        public init(
+            instanceID: String, groupName: String, availabilityZone: String? = nil, lifecycleState: String,
+            healthStatus: String? = nil, protectedFromScaleIn: Bool? = nil
+        ) {
+            self.instanceID = instanceID
+            self.groupName = groupName
+            self.availabilityZone = availabilityZone
+            self.lifecycleState = lifecycleState
+            self.healthStatus = healthStatus
+            self.protectedFromScaleIn = protectedFromScaleIn
+        }
     }
 
     /// A lifecycle hook as `DescribeLifecycleHooks` shows it.

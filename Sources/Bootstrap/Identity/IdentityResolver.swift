@@ -53,7 +53,7 @@ public enum IdentityResolver {
         }
         guard identity.fromMetadata else { return identity }
         if let metadata, let tag = try await metadata.get("meta-data/tags/instance/aws:autoscaling:groupName") {
-            let name = tag.trimmingASCIISpaces()
+            let name = tag.trimmingASCIIWhitespace()
             if !name.isEmpty {
                 identity.autoScalingGroup = name
                 identity.groupSource = .metadataTag
@@ -73,7 +73,7 @@ public enum IdentityResolver {
     }
 
     private static func require(_ metadata: any MetadataReading, _ path: String) async throws -> String {
-        guard let value = try await metadata.get(path)?.trimmingASCIISpaces(), !value.isEmpty else {
+        guard let value = try await metadata.get(path)?.trimmingASCIIWhitespace(), !value.isEmpty else {
             throw AWSError(
                 kind: .metadata, service: "imds", operation: "GET \(path)", httpStatus: 404,
                 message: "instance metadata has no \(path)")

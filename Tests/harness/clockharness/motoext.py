@@ -20,8 +20,11 @@ import re
 import threading
 import time
 
+from urllib.parse import urlsplit
+
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.responses import ActionResult, EmptyResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
@@ -156,6 +159,31 @@ def call_action(self):
         CTX.recorder.add(call)
 
 
+def _authenticate_with_raw_uri(original):
+    """Verify signatures against the path as it was sent.
+
+    moto rebuilds the request URL from werkzeug's decoded path, so an S3 key with `+`, `%` or non-ASCII characters
+    is signed by the client over `%2B`/`%25`/`%E1…` but checked by moto over the decoded characters, and every
+    correct signature fails (botocore's own PutObject gets SignatureDoesNotMatch). AWS checks the wire form; so do
+    we, by handing moto the raw request URI the WSGI server recorded.
+    """
+
+    def authenticate(self, iam_request_cls, resource="*"):
+        environ = getattr(getattr(self, "request", None), "environ", None) or {}
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if not raw or not getattr(self, "uri", None):
+            return original(self, iam_request_cls, resource)
+        parts = urlsplit(self.uri)
+        saved = self.uri
+        self.uri = f"{parts.scheme}://{parts.netloc}{raw}"
+        try:
+            return original(self, iam_request_cls, resource)
+        finally:
+            self.uri = saved
+
+    return authenticate
+
+
 _installed = False
 
 
@@ -170,6 +198,8 @@ def install(machine, recorder: Recorder) -> None:
     AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
     AutoScalingResponse.describe_auto_scaling_instances = describe_auto_scaling_instances
     AutoScalingResponse.call_action = call_action
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_with_raw_uri(
+        ActionAuthenticatorMixin._authenticate_and_authorize_action)
     _installed = True
 
 

@@ -1,0 +1,97 @@
+import Foundation
+import Supervisor
+import Testing
+import TestSupport
+
+@Suite(.timeLimit(.minutes(1)))
+struct ChildProcessTests {
+    static let environment = ["PATH": "/usr/bin:/bin"]
+
+    @Test func exitStatusDecoding() {
+        #expect(ExitStatus(waitStatus: 0) == .exited(0))
+        #expect(ExitStatus(waitStatus: 3 << 8) == .exited(3))
+        #expect(ExitStatus(waitStatus: 9) == .signaled(9, coreDumped: false))
+        #expect(ExitStatus(waitStatus: 0x80 | 11) == .signaled(11, coreDumped: true))
+        #expect(ExitStatus.signaled(9, coreDumped: false).description == "killed by SIGKILL")
+        #expect(ExitStatus.exited(3).description == "exit status 3")
+    }
+
+    @Test func runsWithoutAShellInItsOwnProcessGroup() async throws {
+        let directory = try TemporaryDirectory()
+        let output = open(directory.file("out"), O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        defer { close(output) }
+        let child = try ChildProcess(
+            .init(
+                arguments: ["sh", "-c", "echo \"$0 $FOO\"; ps -o pgid= -p $$; pwd; echo err >&2; exit 3", "$HOME"],
+                environment: Self.environment.merging(["FOO": "bar baz"]) { $1 }, directory: directory.path,
+                standardOutput: output, standardError: output))
+        #expect(await child.waitForExit() == .exited(3))
+        let lines = try String(contentsOfFile: directory.file("out"), encoding: .utf8).split(separator: "\n").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        // "$HOME" reached the program as a literal argument: no shell expanded it.
+        #expect(lines[0] == "$HOME bar baz")
+        #expect(lines[1] == String(child.pid))
+        #expect(lines[2] == directory.path)
+        #expect(lines[3] == "err")
+    }
+
+    @Test func signalsAreNotInheritedBlocked() async throws {
+        let child = try ChildProcess(.init(arguments: ["sleep", "30"], environment: Self.environment))
+        let mask = try String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("SigBlk:") }
+        #expect(mask?.hasSuffix("0000000000000000") == true)
+        let status = await child.stop(timeout: .seconds(5))
+        #expect(status == .signaled(15, coreDumped: false))
+    }
+
+    @Test func stopEscalatesToSigkill() async throws {
+        let child = try ChildProcess(.init(arguments: ["sh", "-c", "trap '' TERM; sleep 30 & wait"], environment: Self.environment))
+        try await Task.sleep(for: .milliseconds(200))
+        let started = ContinuousClock.now
+        let status = await child.stop(timeout: .milliseconds(500))
+        #expect(status == .signaled(9, coreDumped: false))
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+
+    @Test func exitIsNoticedAtOnce() async throws {
+        let child = try ChildProcess(.init(arguments: ["sleep", "0.2"], environment: Self.environment))
+        let started = ContinuousClock.now
+        #expect(await child.waitForExit() == .exited(0))
+        #expect(ContinuousClock.now - started < .milliseconds(900))
+        #expect(child.exitStatus == .exited(0))
+    }
+
+    @Test func missingProgramsAndDirectoriesAreClearErrors() throws {
+        let missing = #expect(throws: SupervisorError.self) {
+            _ = try ChildProcess(.init(arguments: ["no-such-program-xyz"], environment: Self.environment))
+        }
+        #expect(missing?.description.contains("no-such-program-xyz: not found in PATH") == true)
+        let badDirectory = #expect(throws: SupervisorError.self) {
+            _ = try ChildProcess(.init(arguments: ["true"], environment: Self.environment, directory: "/no/such/dir"))
+        }
+        #expect(badDirectory?.description.contains("changing to its directory") == true)
+        #expect(badDirectory?.description.contains("No such file or directory") == true)
+    }
+
+    @Test func userLookup() throws {
+        #expect(try UserAccount.lookup("root")?.uid == 0)
+        #expect(try UserAccount.lookup("no-such-user-xyz") == nil)
+    }
+
+    /// Privilege drop: as `nobody`, the child's uid and gid are nobody's and it has no supplementary groups.
+    @Test(.enabled(if: getuid() == 0)) func dropsPrivileges() async throws {
+        let nobody = try #require(try UserAccount.lookup("nobody"))
+        let directory = try TemporaryDirectory()
+        chmod(directory.path, 0o777)
+        let output = open(directory.file("ids"), O_WRONLY | O_CREAT | O_APPEND, 0o666)
+        defer { close(output) }
+        let child = try ChildProcess(
+            .init(arguments: ["id"], environment: Self.environment, user: nobody, standardOutput: output))
+        #expect(await child.waitForExit() == .exited(0))
+        let ids = try String(contentsOfFile: directory.file("ids"), encoding: .utf8)
+        #expect(ids.hasPrefix("uid=\(nobody.uid)"))
+        #expect(ids.contains("gid=\(nobody.gid)"))
+        #expect(ids.contains("groups=\(nobody.gid)(") && !ids.contains(",0(root)"))
+    }
+}
