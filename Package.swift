@@ -86,6 +86,7 @@ let package = Package(
                 "AgentConfig",
                 "CZlib",
                 "Supervisor",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

@@ -65,8 +65,8 @@ extension Configuration {
 extension AppConfiguration {
     static func parse(_ node: ConfigNode) throws -> AppConfiguration {
         let members = try node.mapping(allowed: [
-            "source", "sha256", "install_dir", "prepare", "command", "user", "environment", "stop_timeout", "health",
-            "restart",
+            "source", "sha256", "install_dir", "prepare", "command", "user", "environment", "stop_timeout",
+            "launch_timeout", "health", "restart",
         ])
         guard let sourceNode = members["source"] else { throw missing(node, "source") }
         guard let commandNode = members["command"] else { throw missing(node, "command") }
@@ -106,6 +106,7 @@ extension AppConfiguration {
             app.environment.sort { $0.name < $1.name }
         }
         if let node = members["stop_timeout"] { app.stopTimeout = try node.positiveDuration() }
+        if let node = members["launch_timeout"] { app.launchTimeout = try node.positiveDuration() }
         if let node = members["health"] { app.health = try HealthConfiguration.parse(node) }
         if let node = members["restart"] { app.restart = try RestartConfiguration.parse(node) }
         return app

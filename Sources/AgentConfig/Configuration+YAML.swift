@@ -17,6 +17,7 @@ extension Configuration {
             for variable in app.environment { lines.append("    \(variable.name): \(q(variable.value))") }
         }
         lines.append("  stop_timeout: \(DurationText.format(app.stopTimeout))")
+        lines.append("  launch_timeout: \(DurationText.format(app.launchTimeout))")
         lines.append("  health:")
         lines.append("    url: \(app.health.url.map(q) ?? "null")")
         lines.append("    interval: \(DurationText.format(app.health.interval))")

@@ -66,6 +66,9 @@ public struct AppConfiguration: Sendable, Equatable {
     public var environment: [EnvironmentVariable] = []
     /// `app.stop_timeout`: SIGTERM, then SIGKILL after this long.
     public var stopTimeout: Duration = .seconds(10)
+    /// `app.launch_timeout`: how long fetching, verifying, installing and preparing may take in all, retrying
+    /// transient failures, before the launch is given up (ABANDON).
+    public var launchTimeout: Duration = .seconds(900)
     /// `app.health`.
     public var health: HealthConfiguration = HealthConfiguration()
     /// `app.restart`.

@@ -16,6 +16,7 @@ import Testing
         #expect(config.app.command == ["python3", "app.py"])
         #expect(config.app.installDirectory == "/opt/clock-app")
         #expect(config.app.stopTimeout == .seconds(10))
+        #expect(config.app.launchTimeout == .seconds(900))
         #expect(config.app.health.interval == .seconds(5))
         #expect(config.app.health.startTimeout == .seconds(120))
         #expect(config.app.restart.initialBackoff == .milliseconds(200))

@@ -1,0 +1,107 @@
+import AWSCore
+import Logging
+
+/// Reports to the Auto Scaling group: completes lifecycle actions, sends heartbeats, marks the instance unhealthy.
+///
+/// "No active Lifecycle Action found" needs care (Amazon EC2 Auto Scaling API Reference, and the race seen right
+/// after a transition): the instance's state decides. While it is `…:Wait` (or a bare `Pending`/`Terminating`,
+/// not yet waiting) the action isn't visible yet and the call is retried every few seconds; once it is
+/// `…:Proceed`, `InService`, `Terminated` and the like, the action was already decided (by us earlier, a timeout or
+/// an operator) and there is nothing left to do; with no group at all, lifecycle work stops.
+public struct LifecycleReporter: Sendable {
+    /// How a completion ended.
+    public enum Outcome: Sendable, Equatable {
+        /// Auto Scaling accepted our result.
+        case completed
+        /// The action had already been decided; the instance is in this state.
+        case alreadyDecided(state: String)
+        /// The instance is in no group any more.
+        case notInGroup
+    }
+
+    private let autoscaling: AutoScalingClient
+    /// The group.
+    public let group: String
+    /// This instance.
+    public let instanceID: String
+    private let logger: Logger
+    private let raceRetryInterval: Duration
+
+    /// Creates a reporter.
+    public init(
+        autoscaling: AutoScalingClient, group: String, instanceID: String, logger: Logger,
+        raceRetryInterval: Duration = .seconds(5)
+    ) {
+        self.autoscaling = autoscaling
+        self.group = group
+        self.instanceID = instanceID
+        self.logger = logger
+        self.raceRetryInterval = raceRetryInterval
+    }
+
+    /// `CompleteLifecycleAction`, handling "No active Lifecycle Action found" as described above, until `deadline`.
+    public func complete(
+        hook: String, result: AutoScalingClient.LifecycleActionResult, deadline: ContinuousClock.Instant
+    ) async throws -> Outcome {
+        while true {
+            do {
+                try await autoscaling.completeLifecycleAction(group: group, hook: hook, instanceID: instanceID, result: result)
+                logger.notice(
+                    "lifecycle action completed",
+                    metadata: ["asg.name": "\(group)", "asg.hook": "\(hook)", "asg.result": "\(result.rawValue)"])
+                return .completed
+            } catch let error as AWSError where Self.isNoActiveAction(error) {
+                let instances = try await autoscaling.describeAutoScalingInstances([instanceID])
+                guard let instance = instances.first(where: { $0.instanceID == instanceID }) else {
+                    logger.notice("the instance is in no Auto Scaling group any more; nothing to complete", metadata: ["asg.hook": "\(hook)"])
+                    return .notInGroup
+                }
+                let state = instance.lifecycleState
+                guard Self.isWaiting(state) else {
+                    logger.notice(
+                        "lifecycle action was already decided",
+                        metadata: ["asg.hook": "\(hook)", "asg.state": "\(state)", "asg.result": "\(result.rawValue)"])
+                    return .alreadyDecided(state: state)
+                }
+                guard ContinuousClock.now.advanced(by: raceRetryInterval) < deadline else { throw error }
+                logger.info(
+                    "lifecycle action not visible yet; retrying",
+                    metadata: ["asg.hook": "\(hook)", "asg.state": "\(state)"])
+                try await Task.sleep(for: raceRetryInterval)
+            }
+        }
+    }
+
+    /// `RecordLifecycleActionHeartbeat`.
+    public func heartbeat(hook: String) async throws {
+        try await autoscaling.recordLifecycleActionHeartbeat(group: group, hook: hook, instanceID: instanceID)
+        logger.debug("lifecycle heartbeat sent", metadata: ["asg.hook": "\(hook)"])
+    }
+
+    /// Heartbeats every `interval` until the task is cancelled; failures are logged, never fatal.
+    public func heartbeats(hook: String, every interval: Duration) async {
+        while true {
+            do { try await Task.sleep(for: interval) } catch { return }
+            do {
+                try await heartbeat(hook: hook)
+            } catch {
+                logger.warning("lifecycle heartbeat failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// `SetInstanceHealth Unhealthy` with `ShouldRespectGracePeriod=false`, so the group replaces the instance.
+    public func reportUnhealthy(reason: String) async throws {
+        try await autoscaling.setInstanceHealth(instanceID: instanceID, healthy: false, respectGracePeriod: false)
+        logger.error("instance marked Unhealthy in its Auto Scaling group", metadata: ["asg.name": "\(group)", "app.reason": "\(reason)"])
+    }
+
+    static func isNoActiveAction(_ error: AWSError) -> Bool {
+        error.code == "ValidationError" && error.message.contains("No active Lifecycle Action found")
+    }
+
+    /// `…:Wait`, or a bare `Pending`/`Terminating` that is about to wait.
+    static func isWaiting(_ state: String) -> Bool {
+        state.hasSuffix(":Wait") || state == "Pending" || state == "Terminating"
+    }
+}

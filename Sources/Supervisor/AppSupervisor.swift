@@ -1,0 +1,345 @@
+import AWSCore
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs the app and keeps it running: starts it, notices its exit at once, probes its health, restarts it with
+/// backoff, and reports what happens through `notify`. The rules live in `SupervisionMachine`; this type does the
+/// I/O. Its output goes to `Launch.outputPath` (opened in append mode and handed to the app as stdout and stderr),
+/// so it is on disk the moment the app writes it, whatever happens to the agent.
+public final class AppSupervisor: Sendable {
+    /// What to run.
+    public struct Launch: Sendable {
+        /// argv (no shell).
+        public var arguments: [String]
+        /// The app's complete environment.
+        public var environment: [String: String]
+        /// The working directory (`install_dir/current`).
+        public var directory: String
+        /// Run as this user, if set.
+        public var user: UserAccount?
+        /// Where stdout and stderr go.
+        public var outputPath: String
+        /// Where the running app's pid is kept, to clean up an app orphaned by an agent crash.
+        public var pidFile: String
+
+        /// Creates a launch description.
+        public init(
+            arguments: [String], environment: [String: String], directory: String, user: UserAccount?,
+            outputPath: String, pidFile: String
+        ) {
+            self.arguments = arguments
+            self.environment = environment
+            self.directory = directory
+            self.user = user
+            self.outputPath = outputPath
+            self.pidFile = pidFile
+        }
+    }
+
+    /// What happened, for the agent's logs, lifecycle reporting and systemd status.
+    public enum Notice: Sendable {
+        case started(pid: Int32)
+        case spawnFailed(reason: String)
+        case exited(ExitStatus)
+        case healthy(first: Bool)
+        case unhealthy(detail: String)
+        case restarting(after: Double, reason: String)
+        case startTimedOut
+        case crashLoop([SupervisionMachine.Restart])
+        case recovered
+        /// The supervision loop is alive (for the systemd watchdog).
+        case alive
+    }
+
+    /// The app as `status` shows it.
+    public struct Snapshot: Sendable, Equatable {
+        public var phase: SupervisionMachine.Phase
+        public var pid: Int32?
+        public var startedAt: UTCTime?
+        public var healthy: Bool
+        public var everHealthy: Bool
+        public var restarts: Int
+        public var lastExit: String?
+    }
+
+    private enum LoopEvent: Sendable {
+        case machine(SupervisionMachine.Event)
+        case restartDue
+        case stop
+    }
+
+    private struct State {
+        var machine: SupervisionMachine
+        var child: ChildProcess?
+        var startedAt: UTCTime?
+        var stopped = false
+        var events: AsyncStream<LoopEvent>.Continuation?
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        var finished = false
+    }
+
+    private let launch: Launch
+    private let probe: any HealthProbe
+    private let probeInterval: Duration
+    private let tickInterval: Duration
+    private let stopTimeout: Duration
+    private let logger: Logger
+    private let notify: @Sendable (Notice) -> Void
+    private let state: Mutex<State>
+    private let clock = ContinuousClock()
+    private let origin: ContinuousClock.Instant
+
+    /// Creates a supervisor; `run()` starts the app.
+    /// - Parameters:
+    ///   - tickInterval: how often the loop checks timers and reports `.alive` (at most the probe interval).
+    public init(
+        launch: Launch, settings: SupervisionMachine.Settings, probe: any HealthProbe, probeInterval: Duration,
+        tickInterval: Duration? = nil, stopTimeout: Duration, logger: Logger,
+        notify: @escaping @Sendable (Notice) -> Void
+    ) {
+        self.launch = launch
+        self.probe = probe
+        self.probeInterval = probeInterval
+        self.tickInterval = min(tickInterval ?? probeInterval, probeInterval)
+        self.stopTimeout = stopTimeout
+        self.logger = logger
+        self.notify = notify
+        state = Mutex(State(machine: SupervisionMachine(settings: settings)))
+        origin = clock.now
+    }
+
+    /// The app's current state.
+    public var snapshot: Snapshot {
+        state.withLock { state in
+            Snapshot(
+                phase: state.machine.phase, pid: state.child?.exitStatus == nil ? state.child?.pid : nil,
+                startedAt: state.startedAt, healthy: state.machine.isHealthy, everHealthy: state.machine.everHealthy,
+                restarts: state.machine.restartCount, lastExit: state.machine.lastExit)
+        }
+    }
+
+    /// Runs the app until `stopApp()` is called; then stops it (SIGTERM, SIGKILL after the stop timeout) and
+    /// returns. Cancellation of the calling task also stops the app before returning.
+    public func run() async {
+        killOrphan()
+        let (events, continuation) = AsyncStream<LoopEvent>.makeStream()
+        let alreadyStopped = state.withLock { state -> Bool in
+            state.events = continuation
+            return state.stopped
+        }
+        if alreadyStopped { continuation.yield(.stop) }
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.tickLoop(continuation) }
+                spawn(into: &group, continuation)
+                for await event in events {
+                    if handle(event, group: &group, continuation) { break }
+                }
+                group.cancelAll()
+            }
+        } onCancel: {
+            continuation.yield(.stop)
+        }
+        let waiters = state.withLock { state in
+            state.finished = true
+            state.events = nil
+            let waiting = state.stopWaiters
+            state.stopWaiters.removeAll()
+            return waiting
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Stops the app for good (no restart) and waits until it has exited and `run()` is finishing.
+    public func stopApp() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let events: AsyncStream<LoopEvent>.Continuation?? = state.withLock { state in
+                state.stopped = true
+                if state.finished { return .none }
+                state.stopWaiters.append(waiter)
+                return .some(state.events)
+            }
+            switch events {
+            case .none: waiter.resume()
+            case .some(let continuation): continuation?.yield(.stop)
+            }
+        }
+    }
+
+    private var now: Double {
+        let elapsed = clock.now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Returns true when the loop should end.
+    private func handle(
+        _ event: LoopEvent, group: inout TaskGroup<Void>, _ continuation: AsyncStream<LoopEvent>.Continuation
+    ) -> Bool {
+        switch event {
+        case .stop:
+            let child = state.withLock { state -> ChildProcess? in
+                state.stopped = true
+                _ = state.machine.handle(.stopRequested)
+                return state.child
+            }
+            if let child, child.exitStatus == nil {
+                logger.info("stopping the app", metadata: ["app.pid": "\(child.pid)"])
+                // The waiter started with the process reports the exit, which ends the loop.
+                group.addTask { _ = await child.stop(timeout: self.stopTimeout) }
+                return false
+            }
+            return true
+        case .restartDue:
+            let stopped = state.withLock { $0.stopped }
+            if !stopped { spawn(into: &group, continuation) }
+            return false
+        case .machine(let machineEvent):
+            if case .tick = machineEvent { notify(.alive) }
+            let (actions, child, stopped) = state.withLock { state in
+                (state.machine.handle(machineEvent), state.child, state.stopped)
+            }
+            if case .exited(let status, _) = machineEvent {
+                removePidFile()
+                notify(.exited(status))
+                if stopped { return true }
+            }
+            for action in actions {
+                perform(action, child: child, group: &group, continuation)
+            }
+            return false
+        }
+    }
+
+    private func perform(
+        _ action: SupervisionMachine.Action, child: ChildProcess?, group: inout TaskGroup<Void>,
+        _ continuation: AsyncStream<LoopEvent>.Continuation
+    ) {
+        switch action {
+        case .restart(let delay, let reason):
+            notify(.restarting(after: delay, reason: reason))
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                continuation.yield(.restartDue)
+            }
+        case .kill(let reason):
+            logger.warning("app failed its health checks; restarting it", metadata: ["app.reason": "\(reason)"])
+            if let child {
+                group.addTask { _ = await child.stop(timeout: self.stopTimeout) }
+            }
+        case .healthy(let first):
+            notify(.healthy(first: first))
+        case .unhealthy(let detail):
+            notify(.unhealthy(detail: detail))
+        case .startTimedOut:
+            notify(.startTimedOut)
+        case .crashLoop(let restarts):
+            notify(.crashLoop(restarts))
+        case .recovered:
+            notify(.recovered)
+        }
+    }
+
+    private func spawn(into group: inout TaskGroup<Void>, _ continuation: AsyncStream<LoopEvent>.Continuation) {
+        let output = open(launch.outputPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard output >= 0 else {
+            let reason = "cannot open \(launch.outputPath): \(String(cString: strerror(errno)))"
+            continuation.yield(.machine(.spawnFailed(reason: reason, at: now)))
+            notify(.spawnFailed(reason: reason))
+            return
+        }
+        defer { close(output) }
+        do {
+            let child = try ChildProcess(
+                .init(
+                    arguments: launch.arguments, environment: launch.environment, directory: launch.directory,
+                    user: launch.user, standardOutput: output, standardError: output))
+            state.withLock { state in
+                state.child = child
+                state.startedAt = UTCTime.now()
+            }
+            writePidFile(child.pid)
+            continuation.yield(.machine(.started(at: now)))
+            notify(.started(pid: child.pid))
+            group.addTask {
+                let status = await child.waitForExit()
+                continuation.yield(.machine(.exited(status, at: self.now)))
+            }
+        } catch {
+            continuation.yield(.machine(.spawnFailed(reason: "\(error)", at: now)))
+            notify(.spawnFailed(reason: "\(error)"))
+        }
+    }
+
+    private func tickLoop(_ continuation: AsyncStream<LoopEvent>.Continuation) async {
+        var nextProbe = clock.now.advanced(by: probeInterval)
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: tickInterval) } catch { return }
+            if clock.now >= nextProbe {
+                nextProbe = clock.now.advanced(by: probeInterval)
+                let running = state.withLock { state in
+                    state.child.map { $0.exitStatus == nil } ?? false && !state.stopped
+                }
+                if running {
+                    let result = await probe.check()
+                    continuation.yield(.machine(.probe(healthy: result.healthy, detail: result.detail, at: now)))
+                }
+            }
+            continuation.yield(.machine(.tick(at: now)))
+        }
+    }
+
+    // MARK: - pid file and orphans
+
+    private func writePidFile(_ pid: Int32) {
+        guard let start = Self.processStartTime(pid) else { return }
+        let text = "\(pid) \(start)\n"
+        let fd = open(launch.pidFile + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        fsync(fd)
+        close(fd)
+        rename(launch.pidFile + ".tmp", launch.pidFile)
+    }
+
+    private func removePidFile() { unlink(launch.pidFile) }
+
+    /// An app left running by an agent that died (kill -9 outside systemd): stop its process group before
+    /// starting a new one, but only if the pid still belongs to that process (same start time).
+    private func killOrphan() {
+        guard let text = try? readSmallFile(launch.pidFile) else { return }
+        defer { removePidFile() }
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard parts.count == 2, let pid = Int32(parts[0]), let start = UInt64(parts[1]), pid > 1,
+            Self.processStartTime(pid) == start
+        else { return }
+        logger.warning("stopping an app left running by an earlier agent", metadata: ["app.pid": "\(pid)"])
+        kill(-pid, SIGTERM)
+        let deadline = clock.now.advanced(by: stopTimeout)
+        while clock.now < deadline, Self.processStartTime(pid) == start { usleep(50_000) }
+        if Self.processStartTime(pid) == start { kill(-pid, SIGKILL) }
+    }
+
+    /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot), which tells a pid's reuse apart.
+    static func processStartTime(_ pid: Int32) -> UInt64? {
+        guard let text = try? readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, so start time (22) is index 19 here.
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+}
+
+/// Reads a small file as text.
+func readSmallFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SupervisorError(message: "cannot open \(path)", errno: errno) }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 4096)
+    let count = read(fd, &bytes, bytes.count)
+    guard count >= 0 else { throw SupervisorError(message: "cannot read \(path)", errno: errno) }
+    return String(decoding: bytes[0..<count], as: UTF8.self)
+}

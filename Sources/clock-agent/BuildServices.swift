@@ -1,0 +1,96 @@
+import AWSCore
+import AgentConfig
+import Bootstrap
+import Logging
+import ServiceLifecycle
+import SystemdSupport
+
+/// Everything `run` starts, in dependency order (ServiceGroup shuts them down in reverse).
+struct AgentServices {
+    var services: [ServiceGroupConfiguration.ServiceConfiguration]
+    var agent: InstanceAgent
+}
+
+/// Builds the agent from its configuration and the process environment: transport, metadata, identity,
+/// credentials, AWS clients, and the services. Tests call this too.
+func buildServices(configuration: Configuration, environment: Environment, logger: Logger) async throws -> AgentServices {
+    let transport = CurlTransport(caBundle: environment.caBundle, userAgent: BuildInfo.userAgent)
+    let clock = ClockCorrection()
+    let metadata = try MetadataClient.endpoint(environment: environment).map {
+        MetadataClient(endpoint: $0, transport: transport, logger: logger)
+    }
+    var identity = try await resolveIdentity(metadata: metadata, environment: environment, logger: logger)
+    let credentials = try CredentialChain.resolve(environment: environment, metadata: metadata, clock: clock, logger: logger)
+    let aws = AWSClient(
+        transport: transport, credentials: credentials, clock: clock, endpoints: EndpointResolver(environment: environment),
+        logger: logger)
+    let autoscaling = AutoScalingClient(client: aws, region: identity.region)
+    identity = try await IdentityResolver.resolveGroup(
+        identity, configured: configuration.lifecycle.autoScalingGroup, metadata: metadata,
+        describe: { try await autoscaling.describeAutoScalingInstances([$0]) }, logger: logger)
+    logger.info(
+        "instance identity",
+        metadata: [
+            "ec2.instance_id": "\(identity.instanceID)", "ec2.region": "\(identity.region)",
+            "ec2.az": "\(identity.availabilityZone)", "asg.name": "\(identity.autoScalingGroup ?? "none")",
+            "asg.found_by": "\(identity.groupSource.rawValue)",
+        ])
+    let lifecycle = identity.autoScalingGroup.map {
+        LifecycleReporter(autoscaling: autoscaling, group: $0, instanceID: identity.instanceID, logger: logger)
+    }
+    var s3: S3Client?
+    if case .s3 = configuration.app.source { s3 = S3Client(client: aws, region: identity.region) }
+    let notifier = SystemdNotifier()
+    let agent = InstanceAgent(
+        context: .init(
+            configuration: configuration, identity: identity, s3: s3, lifecycle: lifecycle, transport: transport,
+            status: SystemdStatus(notifier: notifier), logger: logger, watchdogInterval: notifier.watchdogInterval))
+    return AgentServices(
+        services: [.init(service: AgentService(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup)],
+        agent: agent)
+}
+
+/// Instance id, region and AZ, retried for a minute: at boot the metadata service may answer late.
+private func resolveIdentity(metadata: MetadataClient?, environment: Environment, logger: Logger) async throws
+    -> InstanceIdentity
+{
+    let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+    var attempt = 0
+    while true {
+        do {
+            return try await IdentityResolver.resolveInstance(metadata: metadata, regionOverride: environment.region)
+        } catch {
+            attempt += 1
+            guard ContinuousClock.now < deadline, RetryPolicy.isRetryable(error) else { throw error }
+            logger.warning("instance identity not available yet; retrying", metadata: ["error": "\(error)", "retry.attempt": "\(attempt)"])
+            try await Task.sleep(for: .seconds(min(attempt * 2, 10)))
+        }
+    }
+}
+
+/// The instance agent as a service: stops the app on graceful shutdown (SIGTERM/SIGINT).
+struct AgentService: Service {
+    let agent: InstanceAgent
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            group.addTask {
+                try? await gracefulShutdown()
+                await agent.shutdown()
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// Announces the agent's phase to systemd.
+struct SystemdStatus: StatusReporting {
+    let notifier: SystemdNotifier
+
+    func status(_ text: String) { notifier.status(text) }
+    func ready(_ text: String) { notifier.ready(status: text) }
+    func stopping(_ text: String) { notifier.stopping(status: text) }
+    func watchdog() { notifier.watchdog() }
+}
