@@ -77,6 +77,9 @@ public struct ReleaseInstaller: Sendable {
             }
             guard rename(staging, release) == 0 else { throw FileIO.fail("rename", staging) }
             FileIO.syncDirectory(of: release)
+        } catch let error as TarError where error.errorNumber != nil {
+            // A system call failed (disk full, permissions): the archive is fine, the machine isn't.
+            throw BootstrapError(step: .install, message: "unpacking into \(installDirectory) failed: \(error)", isPermanent: false)
         } catch let error as TarError {
             throw BootstrapError(step: .install, message: "the artifact is not a safe archive: \(error)", isPermanent: true)
         } catch let failure as FileIO.Failure {

@@ -11,7 +11,9 @@ public struct TarError: Error, CustomStringConvertible, Sendable {
     public var entry: String?
     /// What is wrong, e.g. `path escapes the release directory`.
     public var message: String
-    /// The `errno` of the system call that failed, when one did.
+    /// The `errno` of the system call that failed, when one did. Set exactly when the problem is local (disk full,
+    /// permissions, I/O error) rather than the archive itself, so a caller can tell a retryable failure from a bad
+    /// artifact.
     public var errorNumber: Int32?
 
     /// Creates an error about `entry` (or the whole archive when nil).

@@ -51,7 +51,14 @@ final class TarExtractor {
                 try readEndOfArchive(pending: pending)
                 break
             }
-            let header = try TarHeader(block: UnsafeRawBufferPointer(block))
+            let header: TarHeader
+            do {
+                header = try TarHeader(block: UnsafeRawBufferPointer(block))
+            } catch {
+                guard entryCount == 0 && pending.headers == 0 else { throw error }
+                // A gzip file that is not a tar archive (a lone `app.py.gz`) fails here; say so plainly.
+                throw TarError(message: "not a tar archive: the first header is invalid (\(error.message))")
+            }
             if header.type.isMetadata {
                 try readMetadata(header, into: &pending)
             } else {
@@ -356,51 +363,5 @@ final class TarExtractor {
             else { continue }
             directory.setTime(name, in: fd, to: time)
         }
-    }
-}
-
-/// Metadata headers read since the last entry, applying to the next one.
-struct TarPendingMetadata {
-    /// The last `x` header's keywords.
-    var pax: TarPaxRecords?
-    /// The last `L` header's name.
-    var longName: [UInt8]?
-    /// The last `K` header's link name.
-    var longLink: [UInt8]?
-    /// How many metadata headers were read in a row.
-    var headers = 0
-    /// The last metadata header's own name, for errors.
-    var headerName: String?
-}
-
-/// One archive member, its header combined with the metadata headers before it.
-struct TarEntry {
-    /// The name: PAX `path`, else a GNU long name, else the header's.
-    var name: [UInt8]
-    /// How errors name the entry.
-    var display: String
-    /// The link target: PAX `linkpath`, else a GNU long link name, else the header's.
-    var linkName: [UInt8]
-    /// What the entry is.
-    var type: TarEntryType
-    /// Data bytes following the header (PAX `size` overrides the header's).
-    var size: Int64
-    /// Permission bits from the header.
-    var mode: UInt32
-    /// Modification time (PAX `mtime` overrides the header's).
-    var time: TarTime
-    /// Whether PAX keywords mark it as a GNU sparse file.
-    var isSparse: Bool
-
-    /// Combines a header with the metadata that preceded it.
-    init(header: TarHeader, metadata: TarPendingMetadata) {
-        name = metadata.pax?.path ?? metadata.longName ?? header.name
-        display = String(decoding: name, as: UTF8.self)
-        linkName = metadata.pax?.linkPath ?? metadata.longLink ?? header.linkName
-        type = header.type
-        size = metadata.pax?.size ?? header.size
-        mode = header.mode
-        time = metadata.pax?.mtime ?? TarTime(seconds: header.mtime, nanoseconds: 0)
-        isSparse = metadata.pax?.isSparse ?? false
     }
 }

@@ -9,7 +9,16 @@ struct TarPath: Equatable {
 
     /// Why a name was refused.
     enum Problem: Error, Equatable {
-        case empty, containsNUL, absolute, parentComponent, tooLong
+        /// The name is empty.
+        case empty
+        /// The name has a NUL byte (only possible through PAX or GNU long names).
+        case containsNUL
+        /// The name starts with `/`.
+        case absolute
+        /// The name has a `..` component.
+        case parentComponent
+        /// The normalised path is longer than `maxLength`.
+        case tooLong
 
         /// The reason, as a message.
         var text: String {

@@ -105,11 +105,3 @@ struct TarPaxRecords {
             : TarTime(seconds: -seconds - 1, nanoseconds: 1_000_000_000 - nanoseconds)
     }
 }
-
-/// A point in time as tar stores it: whole seconds since the epoch and nanoseconds.
-struct TarTime: Equatable {
-    /// Seconds since 1970-01-01 UTC (may be negative).
-    var seconds: Int64
-    /// 0 ..< 1,000,000,000.
-    var nanoseconds: Int
-}

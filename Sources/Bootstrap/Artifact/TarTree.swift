@@ -7,7 +7,12 @@
 struct TarTree {
     /// What a node is on disk.
     enum Kind: Equatable {
-        case directory, file, symlink
+        /// A directory, listed in the archive or made as a missing parent.
+        case directory
+        /// A regular file or a hard link to one.
+        case file
+        /// A symbolic link.
+        case symlink
 
         /// How a message names it.
         var noun: String {
