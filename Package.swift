@@ -67,6 +67,27 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .target(
+            name: "JournalReader",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "CLinux",
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
+        ),
+        .target(
+            name: "LogShipper",
+            dependencies: [
+                "AWSCore",
+                "CLinux",
+                "AgentConfig",
+                "JournalReader",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "CSpawn",
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
@@ -102,6 +123,7 @@ let package = Package(
                 "AWSCore",
                 "AgentConfig",
                 "Bootstrap",
+                "LogShipper",
                 "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,6 +135,11 @@ let package = Package(
             name: "AWSCoreTests",
             dependencies: ["AWSCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
             exclude: ["Resources"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "JournalReaderTests",
+            dependencies: ["JournalReader", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

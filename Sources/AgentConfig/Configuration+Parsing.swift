@@ -213,7 +213,7 @@ extension RestartConfiguration {
 
 extension LogsConfiguration {
     static func parse(_ node: ConfigNode) throws -> LogsConfiguration {
-        let members = try node.mapping(allowed: ["group", "stream", "retention_days", "sources"])
+        let members = try node.mapping(allowed: ["group", "stream", "retention_days", "flush_interval", "gzip", "sources"])
         var logs = LogsConfiguration()
         if let node = members["group"] {
             logs.group = try node.string()
@@ -238,6 +238,11 @@ extension LogsConfiguration {
                 logs.retentionDays = days
             }
         }
+        if let node = members["flush_interval"] {
+            logs.flushInterval = try node.positiveDuration()
+            guard logs.flushInterval <= .seconds(60) else { throw node.error("must be at most 60s") }
+        }
+        if let node = members["gzip"] { logs.gzip = try node.bool() }
         if let node = members["sources"] {
             let items = try node.sequence()
             logs.sources = try items.map(LogSource.parse)

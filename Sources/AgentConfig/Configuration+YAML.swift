@@ -33,6 +33,8 @@ extension Configuration {
         lines.append("  group: \(q(logs.group))")
         lines.append("  stream: \(q(logs.stream))")
         lines.append("  retention_days: \(logs.retentionDays.map(String.init) ?? "null")")
+        lines.append("  flush_interval: \(DurationText.format(logs.flushInterval))")
+        lines.append("  gzip: \(logs.gzip)")
         lines.append("  sources:")
         for source in logs.sources {
             var fields = ["name: \(q(source.name))", "type: \(source.kind.typeName)"]

@@ -136,6 +136,10 @@ public struct LogsConfiguration: Sendable, Equatable {
     public var stream: String = "{instance_id}/{source}"
     /// `retention_days`: set on the group when the agent creates it; nil leaves retention alone.
     public var retentionDays: Int? = 30
+    /// `flush_interval`: how long a batch waits for more events before it is sent (a full batch goes at once).
+    public var flushInterval: Duration = .seconds(1)
+    /// `gzip`: compress PutLogEvents bodies (`Content-Encoding: gzip`): less network, more CPU.
+    public var gzip = false
     /// `sources`.
     public var sources: [LogSource] = [
         LogSource(name: "app", kind: .app),

@@ -1,6 +1,7 @@
 import AWSCore
 import AgentConfig
 import Bootstrap
+import LogShipper
 import Logging
 import ServiceLifecycle
 import SystemdSupport
@@ -9,6 +10,7 @@ import SystemdSupport
 struct AgentServices {
     var services: [ServiceGroupConfiguration.ServiceConfiguration]
     var agent: InstanceAgent
+    var shipper: LogShipper
 }
 
 /// Builds the agent from its configuration and the process environment: transport, metadata, identity,
@@ -40,14 +42,29 @@ func buildServices(configuration: Configuration, environment: Environment, logge
     }
     var s3: S3Client?
     if case .s3 = configuration.app.source { s3 = S3Client(client: aws, region: identity.region) }
+    let shipper = try LogShipper(
+        settings: .init(
+            logs: configuration.logs, stateDirectory: configuration.stateDirectory,
+            appOutputPath: InstanceAgent.appOutputPath(stateDirectory: configuration.stateDirectory),
+            names: .init(
+                instanceID: identity.instanceID, hostname: identity.hostname, region: identity.region,
+                availabilityZone: identity.availabilityZone),
+            flushInterval: configuration.logs.flushInterval, gzip: configuration.logs.gzip),
+        logs: CloudWatchLogsClient(client: aws, region: identity.region), logger: logger)
     let notifier = SystemdNotifier()
     let agent = InstanceAgent(
         context: .init(
             configuration: configuration, identity: identity, s3: s3, lifecycle: lifecycle, transport: transport,
             status: SystemdStatus(notifier: notifier), logger: logger, watchdogInterval: notifier.watchdogInterval))
     return AgentServices(
-        services: [.init(service: AgentService(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup)],
-        agent: agent)
+        services: [
+            // Log shipping starts first and stops last, so the agent's whole life, drain included, is shipped.
+            .init(service: ShipperService(shipper: shipper)),
+            .init(
+                service: AgentService(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup),
+        ],
+        agent: agent, shipper: shipper)
 }
 
 /// Instance id, region and AZ, retried for a minute: at boot the metadata service may answer late.
@@ -81,6 +98,28 @@ struct AgentService: Service {
             }
             try await group.next()
             group.cancelAll()
+        }
+    }
+}
+
+/// The log shipper as a service: on graceful shutdown (after the app was stopped), ships everything that was
+/// written, waits until CloudWatch accepted it, and saves the checkpoints.
+struct ShipperService: Service {
+    let shipper: LogShipper
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await shipper.run() }
+            group.addTask {
+                do {
+                    try await gracefulShutdown()
+                    await shipper.drain()
+                } catch {
+                    // Cancelled (not a graceful shutdown): stop at once; checkpoints keep what was accepted.
+                    shipper.stop()
+                }
+            }
+            await group.waitForAll()
         }
     }
 }

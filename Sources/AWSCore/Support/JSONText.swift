@@ -1,7 +1,8 @@
 /// Writes JSON text into byte buffers without an encoder: the agent's request bodies are small fixed shapes, and
 /// PutLogEvents bodies are built on the hot path.
 public enum JSONText {
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    @usableFromInline
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends `"<escaped>"` for valid UTF-8 bytes: `"` and `\` escaped, control characters as `\n`, `\t`, `\r`
     /// or `\u00XX`, everything else copied.
@@ -27,8 +28,8 @@ public enum JSONText {
     }
 
     /// Appends the escape sequence of one byte that must be escaped.
-    @usableFromInline
-    static func appendEscape(_ byte: UInt8, to out: inout [UInt8]) {
+    @inlinable
+    public static func appendEscape(_ byte: UInt8, to out: inout [UInt8]) {
         switch byte {
         case 0x22: out.append(contentsOf: [0x5C, 0x22])
         case 0x5C: out.append(contentsOf: [0x5C, 0x5C])

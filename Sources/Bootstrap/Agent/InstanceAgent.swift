@@ -110,6 +110,7 @@ public final class InstanceAgent: Sendable {
     /// Asks the agent to stop the app and return from `run()`.
     public func shutdown() async {
         let supervisor = state.withLock { state -> AppSupervisor? in
+            if !state.shutdownRequested { state.phase = .draining }
             state.shutdownRequested = true
             if let waiter = state.shutdownWaiter {
                 state.shutdownWaiter = nil
@@ -117,6 +118,8 @@ public final class InstanceAgent: Sendable {
             }
             return state.supervisor
         }
+        context.status.stopping("draining: stopping the app")
+        logger.notice("shutting down", metadata: ["agent.phase": "draining"])
         await supervisor?.stopApp()
     }
 

@@ -1,0 +1,342 @@
+import AWSCore
+import CLinux
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The reading side of the shipper, on a thread of its own: waits on inotify (and the journal) with `poll`, reads
+/// what changed, frames and batches it, and hands finished batches to the senders. It reads only while a source
+/// has room for more batches in flight, so the files on disk are the buffer and memory stays bounded whatever the
+/// backlog or however long CloudWatch is away. Idle, it sleeps in `poll` (no busy polling; a safety rescan runs
+/// every 30 s).
+final class ShipperLoop: @unchecked Sendable {
+    /// Tunables.
+    struct Settings {
+        /// How long a batch may wait for more events before it is sent.
+        var flushInterval: Duration = .seconds(1)
+        /// Batches in flight per source.
+        var maxInFlight = 4
+        /// Bytes per read.
+        var chunkSize = 256 * 1024
+        /// Safety rescan of the file patterns.
+        var rescanInterval: Duration = .seconds(30)
+    }
+
+    /// Messages from other threads.
+    enum Message {
+        case delivered(source: Int, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome)
+        case drain(CheckedContinuation<Void, Never>)
+    }
+
+    private let pipelines: [Pipeline]
+    private let checkpoints: CheckpointStore
+    private let settings: Settings
+    private let logger: Logger
+    private let dispatch: @Sendable (OutgoingBatch) -> Void
+    private let inbox = Mutex<[Message]>([])
+    private let wake: Int32
+    private let inotify: Int32
+    /// inotify watch descriptors: one per directory, shared by the sources whose patterns look there.
+    private var watches: [Int32: (directory: String, pipelines: Set<Int>)] = [:]
+    private let statsSnapshot = Mutex<[SourceStats]>([])
+    private var draining: CheckedContinuation<Void, Never>?
+    private var drainStarted = false
+    private var lastRescan = ContinuousClock.now
+    private let buffer: UnsafeMutableRawBufferPointer
+
+    init(
+        pipelines: [Pipeline], checkpoints: CheckpointStore, settings: Settings, logger: Logger,
+        dispatch: @escaping @Sendable (OutgoingBatch) -> Void
+    ) throws {
+        self.pipelines = pipelines
+        self.checkpoints = checkpoints
+        self.settings = settings
+        self.logger = logger
+        self.dispatch = dispatch
+        wake = CLinux_wake_descriptor()
+        inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard wake >= 0, inotify >= 0 else { throw ShipperError(message: "cannot create the shipper's wait descriptors", errno: errno) }
+        buffer = .allocate(byteCount: settings.chunkSize, alignment: 16)
+        statsSnapshot.withLock { $0 = pipelines.map(\.stats) }
+    }
+
+    deinit {
+        close(wake)
+        close(inotify)
+        buffer.deallocate()
+    }
+
+    /// Starts the thread.
+    func start() { DedicatedThread.start { [self] in run() } }
+
+    /// Sends a message to the loop and wakes it.
+    func post(_ message: Message) {
+        inbox.withLock { $0.append(message) }
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+
+    /// Reads everything written so far, sends it, waits until it was accepted and the checkpoints are queued.
+    func drain() async {
+        await withCheckedContinuation { post(.drain($0)) }
+    }
+
+    /// The sources' statistics as of the last loop turn.
+    var stats: [SourceStats] { statsSnapshot.withLock { $0 } }
+
+    // MARK: - The loop
+
+    private func run() {
+        for (index, pipeline) in pipelines.enumerated() {
+            if case .files(let input) = pipeline.input { watch(input, pipeline: index) }
+        }
+        while true {
+            let now = ContinuousClock.now
+            handleInbox()
+            var more = false
+            for (index, pipeline) in pipelines.enumerated() {
+                if pump(pipeline, index: index, now: now) { more = true }
+            }
+            flushDue(now: now)
+            publishStats()
+            if let waiter = draining, drainComplete() {
+                draining = nil
+                waiter.resume()
+                return
+            }
+            if now - lastRescan >= settings.rescanInterval {
+                lastRescan = now
+                rescanAll()
+                more = true
+            }
+            waitForWork(timeout: more ? 0 : timeout(now: now))
+        }
+    }
+
+    private func handleInbox() {
+        let messages = inbox.withLock { messages in
+            let taken = messages
+            messages.removeAll()
+            return taken
+        }
+        for message in messages {
+            switch message {
+            case .delivered(let index, let sequence, let events, let bytes, let outcome):
+                delivered(pipelines[index], sequence: sequence, events: events, bytes: bytes, outcome: outcome)
+            case .drain(let waiter):
+                draining = waiter
+                if !drainStarted {
+                    drainStarted = true
+                    for pipeline in pipelines {
+                        if case .files(let input) = pipeline.input { input.setDrainTargets() }
+                        if case .journal(let input) = pipeline.input { input.poke() }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads from one source while it has room in flight; returns true if there is more to read right away.
+    private func pump(_ pipeline: Pipeline, index: Int, now: ContinuousClock.Instant) -> Bool {
+        dispatchQueued(pipeline)
+        guard pipeline.acks.inFlight < settings.maxInFlight else { return false }
+        var completed: [OutgoingBatch] = []
+        let more: Bool
+        switch pipeline.input {
+        case .files(let input):
+            let timestamp = UTCTime.now().milliseconds
+            more = input.pump(chunks: 4, buffer: buffer, now: now) { key, line, continued, position in
+                completed += pipeline.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
+            }
+            let force = drainStarted && input.readToDrainTargets
+            input.flushHeld(now: now, linger: settings.flushInterval, force: force) { key, line, continued, position in
+                completed += pipeline.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
+            }
+            if input.releaseFinished(now: now) { save(pipeline) }
+        case .journal(let input):
+            more = input.pump(limit: 1000) { key, message, continued, position, timestamp in
+                completed += pipeline.add(key: key, message: message, continued: continued, position: position, timestamp: timestamp, now: now)
+            }
+        }
+        pipeline.queued += completed
+        dispatchQueued(pipeline)
+        return more && pipeline.acks.inFlight < settings.maxInFlight
+    }
+
+    private func dispatchQueued(_ pipeline: Pipeline) {
+        while !pipeline.queued.isEmpty {
+            let batch = pipeline.queued.removeFirst()
+            pipeline.stats.batchesSent += 1
+            dispatch(batch)
+        }
+    }
+
+    /// Sends batches that waited the flush interval (or everything, when draining).
+    private func flushDue(now: ContinuousClock.Instant) {
+        for pipeline in pipelines where pipeline.isBuilding {
+            let due = pipeline.deadline(flushInterval: settings.flushInterval).map { now >= $0 } ?? false
+            if due || drainStarted, let batch = pipeline.seal(now: now) {
+                pipeline.stats.batchesSent += 1
+                dispatch(batch)
+            }
+        }
+    }
+
+    private func delivered(_ pipeline: Pipeline, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome) {
+        pipeline.stats.rejectedTooOld += Int64(outcome.tooOld)
+        pipeline.stats.rejectedTooNew += Int64(outcome.tooNew)
+        pipeline.stats.rejectedExpired += Int64(outcome.expired)
+        pipeline.stats.deadLettered += Int64(outcome.deadLettered)
+        pipeline.stats.lastError = outcome.lastError
+        if outcome.cancelled { return }
+        pipeline.stats.eventsShipped += Int64(events - outcome.deadLettered)
+        pipeline.stats.bytesShipped += Int64(bytes)
+        for positions in pipeline.acks.acknowledge(sequence) {
+            for (key, position) in positions {
+                switch pipeline.input {
+                case .files(let input): input.commit(key, position)
+                case .journal(let input): input.commit(position)
+                }
+            }
+        }
+        save(pipeline)
+    }
+
+    private func save(_ pipeline: Pipeline) {
+        switch pipeline.input {
+        case .files(let input): checkpoints.save(source: pipeline.name, input.checkpoint())
+        case .journal(let input): checkpoints.save(source: pipeline.name, input.checkpoint())
+        }
+    }
+
+    private func drainComplete() -> Bool {
+        pipelines.allSatisfy { pipeline in
+            let inputDone: Bool
+            switch pipeline.input {
+            case .files(let input): inputDone = input.drained
+            case .journal: inputDone = true
+            }
+            return inputDone && !pipeline.isBuilding && pipeline.queued.isEmpty && pipeline.acks.inFlight == 0
+        }
+    }
+
+    private func publishStats() {
+        let snapshot = pipelines.map { pipeline -> SourceStats in
+            var stats = pipeline.stats
+            stats.inFlight = pipeline.acks.inFlight
+            switch pipeline.input {
+            case .files(let input):
+                stats.backlogBytes = input.backlog
+                stats.lostBytes = input.lostBytes
+                stats.positions = input.files.values.map { "\($0.path)@\($0.committedOffset)" }.sorted()
+                if stats.lastError == nil { stats.lastError = input.lastError }
+            case .journal(let input):
+                stats.positions = input.committedCursor.map { [$0] } ?? []
+                if stats.lastError == nil { stats.lastError = input.lastError }
+            }
+            return stats
+        }
+        statsSnapshot.withLock { $0 = snapshot }
+    }
+
+    // MARK: - Waiting
+
+    private func timeout(now: ContinuousClock.Instant) -> Int32 {
+        var deadline = lastRescan.advanced(by: settings.rescanInterval)
+        for pipeline in pipelines {
+            if let due = pipeline.deadline(flushInterval: settings.flushInterval) { deadline = min(deadline, due) }
+            if case .files(let input) = pipeline.input {
+                if let held = input.nextHeldDeadline(linger: settings.flushInterval) { deadline = min(deadline, held) }
+                if input.files.values.contains(where: { $0.detached }) { deadline = min(deadline, now.advanced(by: .seconds(1))) }
+            }
+        }
+        let remaining = deadline - now
+        if remaining <= .zero { return 0 }
+        return Int32(min(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+    }
+
+    private func waitForWork(timeout: Int32) {
+        var descriptors = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0), pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)]
+        var journals: [(Int, JournalInput)] = []
+        for pipeline in pipelines {
+            if case .journal(let input) = pipeline.input, let fd = input.descriptor {
+                journals.append((descriptors.count, input))
+                descriptors.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+            }
+        }
+        let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
+        guard ready > 0 else {
+            for (_, input) in journals { input.process() }
+            return
+        }
+        if descriptors[0].revents != 0 {
+            var value: UInt64 = 0
+            _ = read(wake, &value, 8)
+        }
+        if descriptors[1].revents != 0 { readInotify() }
+        for (index, input) in journals where descriptors[index].revents != 0 { input.process() }
+    }
+
+    // MARK: - inotify
+
+    private func watch(_ input: FileInput, pipeline: Int) {
+        for directory in input.directories {
+            let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_ONLYDIR)
+            let descriptor = inotify_add_watch(inotify, directory, mask)
+            if descriptor < 0 {
+                logger.warning(
+                    "cannot watch a log directory; looking again every 30 s",
+                    metadata: ["logs.source": "\(input.source)", "file.directory": "\(directory)", "error": "\(String(cString: strerror(errno)))"])
+                continue
+            }
+            watches[descriptor, default: (directory, [])].pipelines.insert(pipeline)
+        }
+    }
+
+    private func rescanAll() {
+        for (index, pipeline) in pipelines.enumerated() {
+            switch pipeline.input {
+            case .files(let input):
+                watch(input, pipeline: index)
+                input.rescan()
+            case .journal(let input):
+                input.poke()
+            }
+        }
+    }
+
+    private func readInotify() {
+        var events = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = events.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
+            if count <= 0 { return }
+            var offset = 0
+            while offset + 16 <= count {
+                let (descriptor, mask, length) = events.withUnsafeBytes { raw -> (Int32, UInt32, Int) in
+                    (raw.loadUnaligned(fromByteOffset: offset, as: Int32.self),
+                     raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
+                     Int(raw.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
+                }
+                let nameBytes = events[(offset + 16)..<min(count, offset + 16 + length)]
+                let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+                offset += 16 + length
+                if mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                    rescanAll()
+                    continue
+                }
+                guard let watch = watches[descriptor] else { continue }
+                if mask & UInt32(IN_IGNORED) != 0 {
+                    watches.removeValue(forKey: descriptor)
+                    continue
+                }
+                guard !name.isEmpty else { continue }
+                for index in watch.pipelines {
+                    if case .files(let input) = pipelines[index].input { input.changed(directory: watch.directory, name: name) }
+                }
+            }
+        }
+    }
+}

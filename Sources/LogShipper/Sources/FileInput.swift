@@ -1,0 +1,527 @@
+import CLinux
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The files of one `file` source (a path or glob) or the app's output file, tailed with no loss across
+/// rotation.
+///
+/// - Identity is device + inode + a fingerprint of the first bytes, never the name: a file renamed by rotation
+///   (also while the agent was stopped) is found again and read to its end; a new file at the old name starts at 0;
+///   a reused inode with different first bytes is a new file.
+/// - copytruncate: when a file shrinks under the reader, the copy is looked for in the same directory (same first
+///   bytes, at least as long as what was read) and the rest is read from the copy.
+/// - Deleted or renamed-away files stay open until everything in them was accepted, then are released.
+/// - What can't be recovered (a checkpointed file gone while the agent was stopped) is reported with the number
+///   of bytes lost.
+final class FileInput {
+    /// The pattern: an absolute path whose last component (and directories) may contain `*`, `?`, `[...]`.
+    let pattern: String
+    let source: String
+    private let multilineStart: Regex<AnyRegexOutput>?
+    private let punchHoles: Bool
+    private let logger: Logger
+    private(set) var files: [InputKey: TrackedFile] = [:]
+    /// Loss and error reports for status.
+    private(set) var lostBytes: Int64 = 0
+    private(set) var lastError: String?
+    private var reportedErrors: Set<String> = []
+    /// Copies found after copytruncate: acknowledgements of (file, generation) now belong to the copy.
+    private var redirects: [RedirectKey: InputKey] = [:]
+
+    private struct RedirectKey: Hashable {
+        var key: InputKey
+        var generation: Int
+    }
+
+    /// How long a detached file must stay unchanged at its end before it is released.
+    static let releaseAfter: Duration = .seconds(5)
+    /// Bytes of accepted app output kept before punching a hole (app source only).
+    static let punchGranularity: Int64 = 1 << 20
+
+    init(source: String, pattern: String, multilineStart: String?, punchHoles: Bool, logger: Logger) throws {
+        self.source = source
+        self.pattern = pattern
+        self.punchHoles = punchHoles
+        self.logger = logger
+        if let pattern = multilineStart {
+            do {
+                self.multilineStart = try Regex(pattern)
+            } catch {
+                throw ShipperError(message: "logs source \(source): multiline_start is not a valid regular expression: \(error)")
+            }
+        } else {
+            self.multilineStart = nil
+        }
+    }
+
+    /// The directories to watch (the pattern's parent directories that exist now).
+    var directories: [String] {
+        let parent = Self.parent(of: pattern)
+        return Self.hasWildcard(parent) ? Self.glob(parent).filter(Self.isDirectory) : [parent]
+    }
+
+    /// Whether a name in a watched directory belongs to this input.
+    func matches(directory: String, name: String) -> Bool {
+        let full = directory + "/" + name
+        return fnmatch(pattern, full, FNM_PATHNAME) == 0
+    }
+
+    // MARK: - Start-up
+
+    /// Opens the files the pattern matches now and reconciles them with the checkpoint.
+    func start(checkpoint: SourceCheckpoint?) {
+        var remembered = checkpoint?.files ?? []
+        for path in currentPaths() {
+            guard let (fd, info) = openFile(path) else { continue }
+            let key = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+            let size = Int64(info.st_size)
+            var offset: Int64 = 0
+            var fingerprint = Fingerprint.read(fd) ?? Fingerprint(length: 0, hash: "")
+            if let index = remembered.firstIndex(where: { $0.device == UInt64(info.st_dev) && $0.inode == UInt64(info.st_ino) }) {
+                let entry = remembered.remove(at: index)
+                let stored = Fingerprint(length: entry.fingerprintLength, hash: entry.fingerprint)
+                if stored.matches(fd) {
+                    fingerprint = stored
+                    if size >= entry.offset {
+                        offset = entry.offset
+                    } else {
+                        // Truncated while the agent was stopped (copytruncate): the rest is in the copy, if any.
+                        recoverFromCopy(of: entry, directory: Self.parent(of: path), excluding: key)
+                    }
+                } else {
+                    reportLoss(entry, reason: "its inode now holds a different file (deleted and reused while the agent was stopped)")
+                }
+            }
+            track(TrackedFile(key: key, path: path, fd: fd, fingerprint: fingerprint, offset: offset, size: size))
+        }
+        // Checkpointed files no longer at their path: renamed by rotation (read the rest) or gone (report).
+        for entry in remembered {
+            if !findRenamed(entry) {
+                reportLoss(entry, reason: "it was rotated away or deleted while the agent was stopped")
+            }
+        }
+    }
+
+    private func findRenamed(_ entry: SourceCheckpoint.File) -> Bool {
+        let directory = Self.parent(of: entry.path)
+        for name in Self.list(directory) {
+            let path = directory + "/" + name
+            var info = stat()
+            guard stat(path, &info) == 0, UInt64(info.st_dev) == entry.device, UInt64(info.st_ino) == entry.inode,
+                info.st_mode & S_IFMT == S_IFREG
+            else { continue }
+            guard let (fd, _) = openFile(path) else { return false }
+            let stored = Fingerprint(length: entry.fingerprintLength, hash: entry.fingerprint)
+            guard stored.matches(fd) else {
+                close(fd)
+                return false
+            }
+            let file = TrackedFile(
+                key: .file(device: entry.device, inode: entry.inode), path: path, fd: fd, fingerprint: stored,
+                offset: min(entry.offset, Int64(info.st_size)), size: Int64(info.st_size))
+            file.detached = true
+            track(file)
+            logger.info(
+                "found a rotated file by its identity; shipping the rest",
+                metadata: ["logs.source": "\(source)", "file.path": "\(path)", "file.was": "\(entry.path)", "file.offset": "\(entry.offset)"])
+            return true
+        }
+        return false
+    }
+
+    private func reportLoss(_ entry: SourceCheckpoint.File, reason: String) {
+        let lost = max(0, entry.size - entry.offset)
+        lostBytes += lost
+        let message = "\(entry.path): \(lost) bytes after offset \(entry.offset) were never shipped: \(reason)"
+        lastError = message
+        logger.error(
+            "log data lost",
+            metadata: ["logs.source": "\(source)", "file.path": "\(entry.path)", "logs.lost_bytes": "\(lost)", "logs.reason": "\(reason)"])
+    }
+
+    // MARK: - Changes
+
+    /// A watched directory reported a change to `name` (created, moved, deleted, modified, attributes).
+    func changed(directory: String, name: String) {
+        let path = directory + "/" + name
+        if let file = files.values.first(where: { $0.path == path && !$0.detached }) {
+            var info = stat()
+            if stat(path, &info) == 0, InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == file.key {
+                file.atEnd = false
+                return
+            }
+            detach(file, reason: "renamed or deleted")
+        }
+        // Data written to a detached file under its new name also arrives here.
+        for file in files.values where file.detached { file.atEnd = false }
+        if matches(directory: directory, name: name) { open(path) }
+    }
+
+    /// Looks at everything again (periodically, and after an inotify overflow).
+    func rescan() {
+        for file in files.values where !file.detached {
+            var info = stat()
+            if stat(file.path, &info) != 0 || InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) != file.key {
+                detach(file, reason: "renamed or deleted")
+            }
+            file.atEnd = false
+        }
+        for file in files.values where file.detached { file.atEnd = false }
+        for path in currentPaths() { open(path) }
+    }
+
+    private func detach(_ file: TrackedFile, reason: String) {
+        file.detached = true
+        file.atEnd = false
+        logger.info(
+            "file rotated; reading it to its end",
+            metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.reason": "\(reason)", "file.offset": "\(file.readOffset)"])
+    }
+
+    /// Starts tailing a path if it is a file not tracked yet.
+    private func open(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        let key = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        if let existing = files[key] {
+            if existing.detached, existing.path != path { existing.path = path }
+            return
+        }
+        guard let (fd, opened) = openFile(path) else { return }
+        let openedKey = InputKey.file(device: UInt64(opened.st_dev), inode: UInt64(opened.st_ino))
+        guard files[openedKey] == nil else {
+            close(fd)
+            return
+        }
+        let file = TrackedFile(
+            key: openedKey, path: path, fd: fd, fingerprint: Fingerprint.read(fd) ?? Fingerprint(length: 0, hash: ""),
+            offset: 0, size: Int64(opened.st_size))
+        track(file)
+        logger.info("tailing a new file", metadata: ["logs.source": "\(source)", "file.path": "\(path)"])
+    }
+
+    private func track(_ file: TrackedFile) {
+        if let multilineStart { file.multiline = MultilineJoiner(start: multilineStart) }
+        files[file.key] = file
+    }
+
+    private func openFile(_ path: String) -> (Int32, stat)? {
+        let fd = Glibc.open(path, (punchHoles ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            let code = errno
+            if code != ENOENT { reportOnce(path, "cannot open \(path): \(String(cString: strerror(code)))") }
+            return nil
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            close(fd)
+            return nil
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            reportOnce(path, "\(path) is not a regular file; skipping it")
+            return nil
+        }
+        reportedErrors.remove(path)
+        return (fd, info)
+    }
+
+    private func reportOnce(_ path: String, _ message: String) {
+        lastError = message
+        guard reportedErrors.insert(path).inserted else { return }
+        logger.error("cannot read a log file", metadata: ["logs.source": "\(source)", "file.path": "\(path)", "error": "\(message)"])
+    }
+
+    // MARK: - Reading
+
+    /// Reads from files with data (at most `chunks` reads of `buffer.count` bytes); events go to `emit`.
+    /// Returns true when there may be more to read right away.
+    func pump(
+        chunks: Int, buffer: UnsafeMutableRawBufferPointer, now: ContinuousClock.Instant,
+        emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void
+    ) -> Bool {
+        var budget = chunks
+        var more = false
+        for file in files.values.sorted(by: { $0.readOffset < $1.readOffset }) where !file.atEnd {
+            guard budget > 0 else { return true }
+            var info = stat()
+            guard fstat(file.fd, &info) == 0 else { continue }
+            let size = Int64(info.st_size)
+            if size < file.readOffset {
+                truncated(file, newSize: size)
+            }
+            file.size = size
+            while budget > 0 {
+                let count = pread(file.fd, buffer.baseAddress, buffer.count, off_t(file.readOffset))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    reportOnce(file.path, "cannot read \(file.path): \(String(cString: strerror(errno)))")
+                    file.atEnd = true
+                    break
+                }
+                if count == 0 {
+                    file.atEnd = true
+                    break
+                }
+                budget -= 1
+                file.readOffset += Int64(count)
+                file.lastGrowth = now
+                if file.fingerprint.length < Fingerprint.maxLength, file.readOffset > Int64(file.fingerprint.length),
+                    let refreshed = Fingerprint.read(file.fd)
+                {
+                    file.fingerprint = refreshed
+                }
+                frame(file, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), now: now, emit: emit)
+            }
+            if !file.atEnd { more = true }
+        }
+        return more
+    }
+
+    private func frame(
+        _ file: TrackedFile, _ bytes: UnsafeRawBufferPointer, now: ContinuousClock.Instant,
+        emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void
+    ) {
+        let generation = file.generation
+        if file.multiline == nil {
+            file.framer.feed(bytes, endingAt: file.readOffset) { line, end, continued in
+                emit(file.key, line, continued, .offset(end, generation: generation))
+            }
+            return
+        }
+        file.framer.feed(bytes, endingAt: file.readOffset) { line, end, continued in
+            joinMultiline(file, line, end: end, continued: continued, now: now, emit: emit)
+        }
+    }
+
+    private func joinMultiline(
+        _ file: TrackedFile, _ line: UnsafeRawBufferPointer, end: Int64, continued: Bool, now: ContinuousClock.Instant,
+        emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void
+    ) {
+        guard var joiner = file.multiline else { return }
+        defer { file.multiline = joiner }
+        let generation = file.generation
+        let startsEvent = joiner.held.isEmpty || joiner.isStart(line)
+        if startsEvent, !joiner.held.isEmpty {
+            joiner.held.withUnsafeBytes { emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation)) }
+            joiner.held.removeAll(keepingCapacity: true)
+        }
+        if !joiner.held.isEmpty { joiner.held.append(0x0A) }
+        joiner.held.append(contentsOf: line)
+        joiner.heldEnd = end
+        joiner.heldSince = now
+        if continued || joiner.held.count >= file.framer.maxPiece {
+            // Too long to hold: hand out what there is, marked as continuing.
+            joiner.held.withUnsafeBytes { emit(file.key, $0, true, .offset(end, generation: generation)) }
+            joiner.held.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Hands out held-back data: partial last lines and multiline events that waited `linger` (or everything
+    /// when `force`, on drain). Files that will not grow any more (detached, at their end) always flush.
+    func flushHeld(now: ContinuousClock.Instant, linger: Duration, force: Bool, emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void) {
+        for file in files.values {
+            let quiet = now - file.lastGrowth >= linger
+            let generation = file.generation
+            if var joiner = file.multiline, !joiner.held.isEmpty, force || quiet || file.detached {
+                joiner.held.withUnsafeBytes { emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation)) }
+                joiner.held.removeAll(keepingCapacity: true)
+                file.multiline = joiner
+            }
+            if file.framer.pendingCount > 0, force || (file.detached && file.atEnd && quiet) {
+                file.framer.flush(at: file.readOffset) { line, end, continued in
+                    if file.multiline != nil {
+                        joinMultiline(file, line, end: end, continued: continued, now: now, emit: emit)
+                        if var joiner = file.multiline, !joiner.held.isEmpty {
+                            joiner.held.withUnsafeBytes { emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation)) }
+                            joiner.held.removeAll()
+                            file.multiline = joiner
+                        }
+                    } else {
+                        emit(file.key, line, continued, .offset(end, generation: generation))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The earliest time held-back multiline data is due.
+    func nextHeldDeadline(linger: Duration) -> ContinuousClock.Instant? {
+        files.values.compactMap { file in file.multiline?.heldSince.map { $0.advanced(by: linger) } }.min()
+    }
+
+    private func truncated(_ file: TrackedFile, newSize: Int64) {
+        let readTo = file.readOffset
+        var recovered = false
+        let directory = Self.parent(of: file.path)
+        for name in Self.list(directory) {
+            let path = directory + "/" + name
+            var info = stat()
+            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int64(info.st_size) >= readTo else { continue }
+            let key = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+            guard key != file.key, files[key] == nil, let (fd, _) = openFile(path) else { continue }
+            guard file.fingerprint.length > 0, file.fingerprint.matches(fd) else {
+                close(fd)
+                continue
+            }
+            let copy = TrackedFile(key: key, path: path, fd: fd, fingerprint: file.fingerprint, offset: readTo, size: Int64(info.st_size))
+            copy.committedOffset = file.committedOffset
+            copy.detached = true
+            track(copy)
+            redirects[RedirectKey(key: file.key, generation: file.generation)] = key
+            recovered = true
+            logger.info(
+                "file truncated under the reader (copytruncate); reading the rest from the copy",
+                metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.copy": "\(path)", "file.offset": "\(readTo)"])
+            break
+        }
+        if !recovered {
+            let message = "\(file.path) was truncated at \(readTo) bytes to \(newSize) and no copy of it was found; anything written between the last read and the truncation is lost"
+            lastError = message
+            logger.warning("file truncated under the reader", metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.offset": "\(readTo)"])
+        }
+        file.generation += 1
+        file.readOffset = 0
+        file.committedOffset = 0
+        file.punched = 0
+        file.framer.reset()
+        file.multiline?.held.removeAll()
+        file.fingerprint = Fingerprint.read(file.fd) ?? Fingerprint(length: 0, hash: "")
+        file.atEnd = false
+    }
+
+    private func recoverFromCopy(of entry: SourceCheckpoint.File, directory: String, excluding key: InputKey) {
+        let stored = Fingerprint(length: entry.fingerprintLength, hash: entry.fingerprint)
+        for name in Self.list(directory) {
+            let path = directory + "/" + name
+            var info = stat()
+            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int64(info.st_size) >= entry.offset else { continue }
+            let candidate = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+            guard candidate != key, files[candidate] == nil, let (fd, _) = openFile(path) else { continue }
+            guard stored.length > 0, stored.matches(fd) else {
+                close(fd)
+                continue
+            }
+            let copy = TrackedFile(key: candidate, path: path, fd: fd, fingerprint: stored, offset: entry.offset, size: Int64(info.st_size))
+            copy.detached = true
+            track(copy)
+            logger.info(
+                "file truncated while the agent was stopped; reading the rest from its copy",
+                metadata: ["logs.source": "\(source)", "file.path": "\(entry.path)", "file.copy": "\(path)"])
+            return
+        }
+        reportLoss(entry, reason: "it was truncated while the agent was stopped and no copy was found")
+    }
+
+    // MARK: - Acknowledgements and release
+
+    /// CloudWatch accepted data up to `position` of `key`.
+    func commit(_ key: InputKey, _ position: InputPosition) {
+        guard case .offset(let offset, let generation) = position else { return }
+        var target = files[key]
+        if let file = target, file.generation != generation {
+            target = redirects[RedirectKey(key: key, generation: generation)].flatMap { files[$0] }
+        } else if target == nil {
+            target = redirects[RedirectKey(key: key, generation: generation)].flatMap { files[$0] }
+        }
+        guard let file = target, offset > file.committedOffset else { return }
+        file.committedOffset = offset
+        if punchHoles, !file.detached {
+            let aligned = (file.committedOffset / 4096) * 4096
+            if aligned - file.punched >= Self.punchGranularity {
+                // Accepted app output no longer needs disk space; offsets stay as they are (sparse file).
+                if CLinux_punch_hole(file.fd, Int64(file.punched), Int64(aligned - file.punched)) == 0 {
+                    file.punched = aligned
+                }
+            }
+        }
+    }
+
+    /// Closes detached files that are read to their end, quiet, and fully accepted. Returns whether any was released.
+    func releaseFinished(now: ContinuousClock.Instant) -> Bool {
+        var released = false
+        for (key, file) in files where file.detached && file.atEnd && file.framer.pendingCount == 0
+            && (file.multiline?.held.isEmpty ?? true) && file.committedOffset >= file.readOffset
+            && now - file.lastGrowth >= Self.releaseAfter
+        {
+            files.removeValue(forKey: key)
+            redirects = redirects.filter { $0.value != key && $0.key.key != key }
+            released = true
+            logger.info("released a rotated file after shipping all of it", metadata: ["logs.source": "\(source)", "file.path": "\(file.path)"])
+        }
+        return released
+    }
+
+    /// The checkpoint of this input.
+    func checkpoint() -> SourceCheckpoint {
+        SourceCheckpoint(files: files.values.compactMap { $0.checkpoint() }.sorted { $0.path < $1.path })
+    }
+
+    /// Bytes read but not yet accepted, and bytes not read yet (backlog), for status.
+    var backlog: Int64 {
+        files.values.reduce(0) { $0 + max(0, max($1.size, $1.readOffset) - $1.committedOffset) }
+    }
+
+    // MARK: - Drain
+
+    /// Marks how far each file must be read before the drain is complete (its size now).
+    func setDrainTargets() {
+        for file in files.values {
+            var info = stat()
+            file.drainTarget = fstat(file.fd, &info) == 0 ? Int64(info.st_size) : file.readOffset
+            file.atEnd = false
+        }
+    }
+
+    /// Whether every file was read up to its drain target (held-back data may remain).
+    var readToDrainTargets: Bool {
+        files.values.allSatisfy { $0.readOffset >= ($0.drainTarget ?? 0) }
+    }
+
+    /// Whether everything up to the drain targets was read and handed out.
+    var drained: Bool {
+        files.values.allSatisfy { file in
+            file.readOffset >= (file.drainTarget ?? 0) && file.framer.pendingCount == 0 && (file.multiline?.held.isEmpty ?? true)
+        }
+    }
+
+    // MARK: - Paths
+
+    private func currentPaths() -> [String] {
+        Self.hasWildcard(pattern) ? Self.glob(pattern).filter { !Self.isDirectory($0) } : [pattern]
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = String(path[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+
+    static func hasWildcard(_ text: String) -> Bool { text.contains { $0 == "*" || $0 == "?" || $0 == "[" } }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }
+    }
+
+    static func list(_ directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
