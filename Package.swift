@@ -143,6 +143,11 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(
+            name: "LogShipperTests",
+            dependencies: ["LogShipper", "AWSCore", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
             name: "SupervisorTests",
             dependencies: ["Supervisor", "TestSupport"],
             swiftSettings: strictSwift

@@ -141,7 +141,8 @@ struct MotoIntegrationTests {
         try await autoscaling.completeLifecycleAction(
             group: harness.info.asg, hook: harness.info.launch_hook, instanceID: harness.info.instance_id, result: .continue)
         try await autoscaling.setInstanceHealth(instanceID: harness.info.instance_id, healthy: false, respectGracePeriod: false)
-        let calls = try harness.control("GET", "/lifecycle/calls") as! [[String: Any]]
+        let answer = try #require(try harness.control("GET", "/lifecycle/calls") as? [String: Any])
+        let calls = try #require(answer["calls"] as? [[String: Any]])
         let actions = calls.filter { ($0["outcome"] as? String) != "denied" }.map { $0["action"] as! String }
         #expect(actions == ["RecordLifecycleActionHeartbeat", "CompleteLifecycleAction", "SetInstanceHealth"])
         #expect(calls[1]["result"] as? String == "CONTINUE")
@@ -224,7 +225,8 @@ struct MotoIntegrationTests {
         #expect(try harness.logEvents(group: "/clock/app", stream: "role", fromSink: true).map(\.message) == ["hello"])
 
         // Every IMDS request carried a valid token (v2 only).
-        let requests = try harness.control("GET", "/imds/requests") as! [[String: Any]]
+        let answer = try #require(try harness.control("GET", "/imds/requests") as? [String: Any])
+        let requests = try #require(answer["requests"] as? [[String: Any]])
         #expect(requests.filter { $0["method"] as? String == "GET" }.allSatisfy { $0["token_valid"] as? Bool == true })
         secretsNeverLogged([credentials.secretAccessKey, credentials.sessionToken ?? ""])
     }

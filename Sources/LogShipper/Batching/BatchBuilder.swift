@@ -78,8 +78,13 @@ public struct BatchBuilder: Sendable {
         body.append(contentsOf: Self.messageHead)
         let marker = continued ? Self.continuationMarker : []
         let limit = CloudWatchLimits.maxMessageBytes - marker.count
+        let messageStart = body.count
         var (written, sanitised, cut) = Self.appendSanitised(message, limit: limit, into: &body)
         if cut {
+            // Too long even for an event of its own: cut it shorter, leaving room for the marker.
+            body.removeSubrange(messageStart...)
+            (written, sanitised, _) = Self.appendSanitised(
+                message, limit: CloudWatchLimits.maxMessageBytes - Self.truncationMarker.count, into: &body)
             body.append(contentsOf: Self.truncationMarker)
             written += Self.truncationMarker.count
         } else if continued {
