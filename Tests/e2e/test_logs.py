@@ -102,7 +102,8 @@ def test_sigterm_ships_everything_exactly_once(workdir, setup, agents):
     agent.signal(signal.SIGTERM)
     assert agent.wait(60) == 0
     got = messages(harness, stream_of(harness, "files"))
-    assert got == writer.expected(), f"{len(got)} events for {writer.count} lines"
+    # Batches in flight together may be stored in either order; each line exactly once is the guarantee.
+    assert sorted(got) == writer.expected(), f"{len(got)} events for {writer.count} lines"
     app = messages(harness, stream_of(harness, "app"))
     assert any(m.startswith("test app starting") for m in app)
     assert "test app got SIGTERM" in app, "the app's last words, written during the drain, were shipped"
@@ -278,7 +279,7 @@ def test_bad_input_is_handled_and_other_sources_carry_on(workdir, setup, agents)
     assert len(pieces) == -(-len(big) // piece)
     assert all(p.endswith(marker) for p in pieces[:-1]) and not pieces[-1].endswith(marker)
     good = [m for m in got if m.startswith(LINES_PREFIX)]
-    assert good == writer.expected(), "the good file was unaffected"
+    assert sorted(good) == writer.expected(), "the good file was unaffected"
     assert "is not a regular file" in agent.log()
     assert agent.proc.returncode == 0
 
