@@ -82,7 +82,7 @@ public final class Harness: @unchecked Sendable {
     /// Runs `Tests/harness/admin.py` (boto3 with admin credentials) and returns its stdout.
     @discardableResult
     public func admin(_ arguments: [String]) throws -> Data {
-        try Self.run(
+        try Command.run(
             ["python3", ServerProcess.testsDirectory.appendingPathComponent("harness/admin.py").path, "--harness",
              directory.file("harness.json")] + arguments)
     }
@@ -99,7 +99,7 @@ public final class Harness: @unchecked Sendable {
         if let body {
             arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: body, as: UTF8.self)]
         }
-        let output = String(decoding: try run(arguments), as: UTF8.self)
+        let output = String(decoding: try Command.run(arguments), as: UTF8.self)
         guard let newline = output.lastIndex(of: "\n"), let status = Int(output[output.index(after: newline)...]) else {
             throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "control \(url): no status"])
         }
@@ -108,31 +108,5 @@ public final class Harness: @unchecked Sendable {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "control \(method) \(url) -> \(status): \(text)"])
         }
         return try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-    }
-
-    /// Runs a command (bounded in time) and returns its stdout; throws when it fails.
-    @discardableResult
-    public static func run(_ arguments: [String], timeout: Double = 120) throws -> Data {
-        let scratch = try TemporaryDirectory(prefix: "clock-agent-run")
-        _ = FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
-        _ = FileManager.default.createFile(atPath: scratch.file("err"), contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("out")))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("err")))
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        let output = try Data(contentsOf: URL(fileURLWithPath: scratch.file("out")))
-        guard process.terminationStatus == 0 else {
-            let message = (try? String(contentsOfFile: scratch.file("err"), encoding: .utf8)) ?? ""
-            throw CocoaError(
-                .fileReadUnknown,
-                userInfo: [NSLocalizedDescriptionKey: "\(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(message)"])
-        }
-        return output
     }
 }

@@ -491,7 +491,8 @@ final class FileInput {
     // MARK: - Paths
 
     private func currentPaths() -> [String] {
-        Self.hasWildcard(pattern) ? Self.glob(pattern).filter { !Self.isDirectory($0) } : [pattern]
+        // Directories matching the pattern are kept: opening them reports that they are not log files.
+        Self.hasWildcard(pattern) ? Self.glob(pattern) : [pattern]
     }
 
     static func parent(of path: String) -> String {
