@@ -147,7 +147,7 @@ struct MotoIntegrationTests {
         #expect(actions == ["RecordLifecycleActionHeartbeat", "CompleteLifecycleAction", "SetInstanceHealth"])
         #expect(calls[1]["result"] as? String == "CONTINUE")
         #expect(calls[2]["health_status"] as? String == "Unhealthy")
-        #expect("\(calls[2]["should_respect_grace_period"] ?? "")".lowercased().hasPrefix("f"))
+        #expect(calls[2]["should_respect_grace_period"] as? Bool == false)
         // Completing again: the action is over, AWS says so with ValidationError.
         let again = await #expect(throws: AWSError.self) {
             try await autoscaling.completeLifecycleAction(

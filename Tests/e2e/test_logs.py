@@ -327,3 +327,26 @@ def test_deleted_group_is_recreated(workdir, setup, agents):
         f.write("after deletion\n")
         wait_for(lambda: "after deletion" in messages(harness, stream_of(harness, "files")), 20, message="recreated")
     agent.stop()
+
+
+def test_file_deleted_before_it_was_shipped_is_reported_with_the_bytes_lost(workdir, setup, agents):
+    harness = setup
+    path = os.path.join(workdir, "logs", "web.log")
+    config = logs_config(workdir, harness, free_port())
+    with open(path, "w") as f:
+        f.write("".join(f"shipped-{n:04d}\n" for n in range(10)))
+    agent = agents(workdir, harness, config).start()
+    wait_for(lambda: len(messages(harness, stream_of(harness, "files"))) == 10, 20, message="first lines")
+    agent.stop()
+    # The rest is written while the agent is down, and the file deleted before it comes back: that can't be
+    # shipped, but it must be said, with how much.
+    with open(path, "a") as f:
+        f.write("x" * 999 + "\n")
+    checkpoint_size = os.path.getsize(path)
+    os.unlink(path)
+    agent = agents(workdir, harness, config).start()
+    agent.wait_log("log data lost")
+    line = next(l for l in agent.log().splitlines() if "log data lost" in l)
+    assert f"file.path={path}" in line and "file.offset=" in line and "logs.lost_bytes=" in line
+    assert "rotated away or deleted while the agent was stopped" in line
+    agent.stop()

@@ -17,6 +17,8 @@ final class Pipeline {
     var stats: SourceStats
     /// Batches sealed but held because too many are in flight (tiny events can fill several per read).
     var queued: [OutgoingBatch] = []
+    /// The checkpoint last queued for writing.
+    var lastSaved: SourceCheckpoint?
 
     init(name: String, stream: String, group: String, input: Input) {
         self.name = name

@@ -205,11 +205,16 @@ final class ShipperLoop: @unchecked Sendable {
         save(pipeline)
     }
 
+    /// Queues the source's checkpoint for writing, unless it is what was written last.
     private func save(_ pipeline: Pipeline) {
+        let checkpoint: SourceCheckpoint
         switch pipeline.input {
-        case .files(let input): checkpoints.save(source: pipeline.name, input.checkpoint())
-        case .journal(let input): checkpoints.save(source: pipeline.name, input.checkpoint())
+        case .files(let input): checkpoint = input.checkpoint()
+        case .journal(let input): checkpoint = input.checkpoint()
         }
+        guard checkpoint != pipeline.lastSaved else { return }
+        pipeline.lastSaved = checkpoint
+        checkpoints.save(source: pipeline.name, checkpoint)
     }
 
     private func drainComplete() -> Bool {
@@ -302,6 +307,8 @@ final class ShipperLoop: @unchecked Sendable {
             case .files(let input):
                 watch(input, pipeline: index)
                 input.rescan()
+                // Also records the files' current sizes, so a file lost while the agent is down can be counted.
+                save(pipeline)
             case .journal(let input):
                 input.poke()
             }

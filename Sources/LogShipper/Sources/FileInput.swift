@@ -133,13 +133,19 @@ final class FileInput {
     }
 
     private func reportLoss(_ entry: SourceCheckpoint.File, reason: String) {
-        let lost = max(0, entry.size - entry.offset)
-        lostBytes += lost
-        let message = "\(entry.path): \(lost) bytes after offset \(entry.offset) were never shipped: \(reason)"
+        // The checkpoint knows the file's size when it was last written: at least that much is gone; anything
+        // written after it can't be counted.
+        let known = max(0, entry.size - entry.offset)
+        lostBytes += known
+        let amount = known > 0 ? "at least \(known) bytes" : "any bytes written after the last checkpoint"
+        let message = "\(entry.path): \(amount) after offset \(entry.offset) could not be shipped: \(reason)"
         lastError = message
         logger.error(
             "log data lost",
-            metadata: ["logs.source": "\(source)", "file.path": "\(entry.path)", "logs.lost_bytes": "\(lost)", "logs.reason": "\(reason)"])
+            metadata: [
+                "logs.source": "\(source)", "file.path": "\(entry.path)", "file.offset": "\(entry.offset)",
+                "logs.lost_bytes": "\(known)", "logs.reason": "\(reason)",
+            ])
     }
 
     // MARK: - Changes
