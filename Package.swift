@@ -72,6 +72,11 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .target(
+            name: "AgentStatus",
+            dependencies: ["AWSCore"],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "CLinux",
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
@@ -120,6 +125,7 @@ let package = Package(
             name: "clock-agent",
             dependencies: [
                 "CBuildInfo",
+                "AgentStatus",
                 "AWSCore",
                 "AgentConfig",
                 "Bootstrap",

@@ -1,5 +1,6 @@
 import AWSCore
 import AgentConfig
+import AgentStatus
 import Bootstrap
 import LogShipper
 import Logging
@@ -11,11 +12,13 @@ struct AgentServices {
     var services: [ServiceGroupConfiguration.ServiceConfiguration]
     var agent: InstanceAgent
     var shipper: LogShipper
+    var status: StatusServer
 }
 
 /// Builds the agent from its configuration and the process environment: transport, metadata, identity,
 /// credentials, AWS clients, and the services. Tests call this too.
 func buildServices(configuration: Configuration, environment: Environment, logger: Logger) async throws -> AgentServices {
+    let startedAt = UTCTime.now()
     let transport = CurlTransport(caBundle: environment.caBundle, userAgent: BuildInfo.userAgent)
     let clock = ClockCorrection()
     let metadata = try MetadataClient.endpoint(environment: environment).map {
@@ -56,6 +59,10 @@ func buildServices(configuration: Configuration, environment: Environment, logge
         context: .init(
             configuration: configuration, identity: identity, s3: s3, lifecycle: lifecycle, transport: transport,
             status: SystemdStatus(notifier: notifier), logger: logger, watchdogInterval: notifier.watchdogInterval))
+    let assembler = StatusAssembler(
+        configuration: configuration, identity: identity, agent: agent, shipper: shipper, credentials: credentials,
+        startedAt: startedAt)
+    let status = try StatusServer(path: configuration.stateDirectory + "/status.sock", handler: assembler.handle)
     return AgentServices(
         services: [
             // Log shipping starts first and stops last, so the agent's whole life, drain included, is shipped.
@@ -64,7 +71,7 @@ func buildServices(configuration: Configuration, environment: Environment, logge
                 service: AgentService(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup,
                 failureTerminationBehavior: .gracefullyShutdownGroup),
         ],
-        agent: agent, shipper: shipper)
+        agent: agent, shipper: shipper, status: status)
 }
 
 /// Instance id, region and AZ, retried for a minute: at boot the metadata service may answer late.

@@ -48,6 +48,7 @@ struct RunCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        defer { services.status.stop() }
         do {
             try await group.run()
         } catch let error as BootstrapError {

@@ -59,7 +59,7 @@ def make_archive(path, files, extra=None):
 
 
 def app_archive(path, extra=None):
-    with open(os.path.join(APPS, "test_app.py")) as f:
+    with open(os.path.join(APPS, "stand_in_app.py")) as f:
         return make_archive(path, {"app.py": f.read(), "VERSION": "1\n"}, extra)
 
 

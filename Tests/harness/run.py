@@ -57,8 +57,11 @@ def cmd_up(args) -> int:
     sys.stdout.flush()
     # Nothing else goes to stdout: a parent may stop reading it after READY.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    parent = os.getppid()
     while not stop.wait(0.5):
-        pass
+        # The test or demo that started us is gone (crashed, killed): don't outlive it.
+        if os.getppid() != parent:
+            break
     server.stop()
     return 0
 

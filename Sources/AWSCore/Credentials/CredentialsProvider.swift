@@ -8,6 +8,8 @@ public protocol CredentialsProvider: Sendable {
     func invalidate() async
     /// What the provider is and what it holds now, for `status` and `doctor` (never the secret).
     func snapshot() async -> CredentialsSnapshot
+    /// The same, readable from any thread without waiting (the status socket's thread).
+    var currentSnapshot: CredentialsSnapshot { get }
 }
 
 /// Where credentials come from and when they expire, without any secret.
@@ -59,7 +61,9 @@ public struct StaticCredentialsProvider: CredentialsProvider {
 
     public func invalidate() async {}
 
-    public func snapshot() async -> CredentialsSnapshot {
+    public func snapshot() async -> CredentialsSnapshot { currentSnapshot }
+
+    public var currentSnapshot: CredentialsSnapshot {
         CredentialsSnapshot(source: source, maskedAccessKeyID: value.maskedAccessKeyID, expiration: value.expiration)
     }
 }

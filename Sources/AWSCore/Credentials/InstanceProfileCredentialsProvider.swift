@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Logging
+import Synchronization
 
 /// Credentials of the instance profile, read from IMDS and refreshed before they expire.
 ///
@@ -18,11 +19,18 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
     private let clock: any WallClock
     private let logger: Logger
     private let fixedRole: String?
-    private var role: String?
-    private var cached: Credentials?
+    private var role: String? {
+        didSet { publish() }
+    }
+    private var cached: Credentials? {
+        didSet { publish() }
+    }
     private var nextAttempt: UTCTime?
-    private var lastError: String?
+    private var lastError: String? {
+        didSet { publish() }
+    }
     private var forceRefresh = false
+    private nonisolated let published = Mutex(CredentialsSnapshot(source: "instance-profile"))
 
     /// Creates a provider reading the role name from IMDS (or from `role` when given, like
     /// `AWS_EC2_INSTANCE_PROFILE_NAME`).
@@ -81,10 +89,15 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
         forceRefresh = true
     }
 
-    public func snapshot() async -> CredentialsSnapshot {
-        CredentialsSnapshot(
+    public func snapshot() async -> CredentialsSnapshot { currentSnapshot }
+
+    public nonisolated var currentSnapshot: CredentialsSnapshot { published.withLock { $0 } }
+
+    private func publish() {
+        let snapshot = CredentialsSnapshot(
             source: "instance-profile", role: role ?? fixedRole, maskedAccessKeyID: cached?.maskedAccessKeyID,
             expiration: cached?.expiration, lastError: lastError)
+        published.withLock { $0 = snapshot }
     }
 
     private func fetch() async throws -> Credentials {

@@ -1,0 +1,125 @@
+import AWSCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Serves the agent's state on a unix socket in `state_dir` (mode 0600: only root, or the agent's user, may
+/// connect): `GET /status` answers JSON, `GET /metrics` the Prometheus text format. Plain HTTP/1.1 with one
+/// request per connection, so `curl --unix-socket /var/lib/clock-agent/status.sock http://agent/status` works too.
+/// Runs on a thread of its own; each answer is built from state the agent keeps current, without waiting.
+public final class StatusServer: Sendable {
+    /// Builds the answer to a path: status code, content type, body.
+    public typealias Handler = @Sendable (String) -> (status: Int, contentType: String, body: [UInt8])
+
+    /// The socket's path.
+    public let path: String
+    private let listener: Int32
+    private let handler: Handler
+    private let stopped = Atomic<Bool>(false)
+
+    /// Binds the socket (replacing a stale one left by a crashed agent) and starts serving.
+    public init(path: String, handler: @escaping Handler) throws {
+        self.path = path
+        self.handler = handler
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StatusError(message: "cannot create the status socket", errno: errno) }
+        var address = try Self.address(path)
+        unlink(path)
+        let previousMask = umask(0o177)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(previousMask)
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            throw StatusError(message: "cannot listen on \(path)", errno: code)
+        }
+        chmod(path, 0o600)
+        listener = fd
+        DedicatedThread.start { [self] in serve() }
+    }
+
+    /// Stops serving and removes the socket.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        shutdown(listener, Int32(SHUT_RDWR))
+        unlink(path)
+    }
+
+    static func address(_ path: String) throws -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw StatusError(message: "the status socket path \(path) is too long (at most 107 bytes)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        return address
+    }
+
+    private func serve() {
+        while !stopped.load(ordering: .relaxed) {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                break
+            }
+            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+            answer(connection)
+            close(connection)
+        }
+        close(listener)
+    }
+
+    private func answer(_ connection: Int32) {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var request: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while request.count < 16 * 1024 {
+            let count = read(connection, &buffer, buffer.count)
+            if count <= 0 { break }
+            request.append(contentsOf: buffer[0..<count])
+            if request.count >= 4, request.suffix(4).elementsEqual([0x0D, 0x0A, 0x0D, 0x0A]) { break }
+            if request.contains(0x0A), !request.starts(with: Array("GET".utf8)), !request.starts(with: Array("HEAD".utf8)) { break }
+        }
+        let line = String(decoding: request.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
+        let parts = line.split(separator: " ")
+        let (status, type, body): (Int, String, [UInt8])
+        if parts.count >= 2, parts[0] == "GET" {
+            let target = String(parts[1])
+            (status, type, body) = handler(String(target.prefix { $0 != "?" }))
+        } else {
+            (status, type, body) = (405, "text/plain", Array("only GET is supported\n".utf8))
+        }
+        let reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Error"
+        var response = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        response.append(contentsOf: body)
+        var offset = 0
+        while offset < response.count {
+            let written = response.withUnsafeBytes { write(connection, $0.baseAddress! + offset, $0.count - offset) }
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+}
+
+/// A status socket problem.
+public struct StatusError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var errno: Int32?
+
+    public init(message: String, errno: Int32? = nil) {
+        self.message = message
+        self.errno = errno
+    }
+
+    public var description: String {
+        guard let errno else { return message }
+        return "\(message): \(String(cString: strerror(errno)))"
+    }
+}

@@ -1,0 +1,67 @@
+import AWSCore
+import AgentConfig
+import AgentStatus
+import Bootstrap
+import FoundationEssentials
+import LogShipper
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Assembles the status report from the running parts (all readable without waiting).
+struct StatusAssembler: Sendable {
+    let configuration: Configuration
+    let identity: InstanceIdentity
+    let agent: InstanceAgent
+    let shipper: LogShipper
+    let credentials: any CredentialsProvider
+    let startedAt: UTCTime
+
+    func report() -> StatusReport {
+        let now = UTCTime.now()
+        let snapshot = agent.snapshot
+        let app = snapshot.app
+        let credential = credentials.currentSnapshot
+        return StatusReport(
+            agent: .init(
+                version: BuildInfo.version, pid: getpid(), startedAt: startedAt.iso8601,
+                uptimeSeconds: Int(now.secondsSinceEpoch - startedAt.secondsSinceEpoch), phase: snapshot.phase.rawValue,
+                failure: snapshot.failure),
+            identity: .init(
+                instanceID: identity.instanceID, region: identity.region, availabilityZone: identity.availabilityZone,
+                autoScalingGroup: identity.autoScalingGroup, groupFoundBy: identity.groupSource.rawValue),
+            app: .init(
+                release: snapshot.release, state: app?.phase.rawValue ?? "not started", pid: app?.pid,
+                startedAt: app?.startedAt?.iso8601,
+                uptimeSeconds: app?.pid == nil ? nil : app?.startedAt.map { Int(now.secondsSinceEpoch - $0.secondsSinceEpoch) },
+                healthy: app?.healthy ?? false, restarts: app?.restarts ?? 0, lastExit: app?.lastExit),
+            logs: shipper.stats.map { stats in
+                .init(
+                    name: stats.source, stream: stats.stream, eventsShipped: stats.eventsShipped, bytesShipped: stats.bytesShipped,
+                    rejectedTooOld: stats.rejectedTooOld, rejectedTooNew: stats.rejectedTooNew, rejectedExpired: stats.rejectedExpired,
+                    deadLettered: stats.deadLettered, sanitised: stats.sanitised, truncated: stats.truncated,
+                    batchesInFlight: stats.inFlight, backlogBytes: stats.backlogBytes, lostBytes: stats.lostBytes,
+                    acknowledged: stats.positions, lastError: stats.lastError)
+            },
+            lifecycle: .init(
+                launchHook: configuration.lifecycle.launchHook, terminateHook: configuration.lifecycle.terminateHook,
+                launchResult: snapshot.launchResult, lastCall: snapshot.lastLifecycleCall, targetState: nil),
+            credentials: .init(
+                source: credential.source, role: credential.role, accessKeyID: credential.maskedAccessKeyID,
+                expiration: credential.expiration?.iso8601, lastError: credential.lastError))
+    }
+
+    /// The status socket's handler.
+    func handle(_ path: String) -> (status: Int, contentType: String, body: [UInt8]) {
+        switch path {
+        case "/status":
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            guard let data = try? encoder.encode(report()) else { return (500, "text/plain", Array("cannot encode\n".utf8)) }
+            return (200, "application/json", Array(data))
+        default:
+            return (404, "text/plain", Array("unknown path \(path); try /status\n".utf8))
+        }
+    }
+}
