@@ -335,7 +335,7 @@ extension LogSource {
 extension LifecycleConfiguration {
     static func parse(_ node: ConfigNode) throws -> LifecycleConfiguration {
         let members = try node.mapping(allowed: [
-            "auto_scaling_group", "launch_hook", "terminate_hook", "poll_interval", "report_unhealthy",
+            "auto_scaling_group", "launch_hook", "terminate_hook", "poll_interval", "report_unhealthy", "drain_timeout",
         ])
         var lifecycle = LifecycleConfiguration()
         if let node = members["auto_scaling_group"] {
@@ -348,6 +348,11 @@ extension LifecycleConfiguration {
         if let node = members["terminate_hook"], !node.isNull { lifecycle.terminateHook = try hookName(node) }
         if let node = members["poll_interval"] { lifecycle.pollInterval = try node.positiveDuration() }
         if let node = members["report_unhealthy"] { lifecycle.reportUnhealthy = try node.bool() }
+        if let node = members["drain_timeout"] {
+            lifecycle.drainTimeout = try node.positiveDuration()
+            // The hook's global timeout is at most 48 h; a drain must end well before the instance is forced down.
+            guard lifecycle.drainTimeout <= .seconds(7200) else { throw node.error("must be at most 2h") }
+        }
         return lifecycle
     }
 

@@ -55,6 +55,7 @@ extension Configuration {
         lines.append("  terminate_hook: \(lifecycle.terminateHook.map(q) ?? "null")")
         lines.append("  poll_interval: \(DurationText.format(lifecycle.pollInterval))")
         lines.append("  report_unhealthy: \(lifecycle.reportUnhealthy)")
+        lines.append("  drain_timeout: \(DurationText.format(lifecycle.drainTimeout))")
         return lines.joined(separator: "\n") + "\n"
     }
 

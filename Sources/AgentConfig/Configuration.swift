@@ -203,6 +203,9 @@ public struct LifecycleConfiguration: Sendable, Equatable {
     public var pollInterval: Duration = .seconds(5)
     /// `report_unhealthy`: mark the instance Unhealthy on a crash loop.
     public var reportUnhealthy: Bool = true
+    /// `drain_timeout`: the longest a drain may take (stop the app, ship every line, then complete the terminate
+    /// hook); after it the hook is completed with what could be shipped, and what was left is logged.
+    public var drainTimeout: Duration = .seconds(600)
 
     /// Creates the defaults.
     public init() {}

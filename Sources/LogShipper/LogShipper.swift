@@ -128,15 +128,18 @@ public final class LogShipper: Sendable {
         checkpoints.stop()
     }
 
-    /// Ships everything written so far, waits until CloudWatch accepted it and the checkpoints are on disk.
-    public func drain() async {
-        await loop.drain()
-        batchSink.finish()
+    /// Ships everything written so far and waits until CloudWatch accepted it and the checkpoints are on disk —
+    /// or until `deadline`, reporting what was left. Shipping continues afterwards; call it as often as needed.
+    @discardableResult
+    public func drain(deadline: ContinuousClock.Instant) async -> DrainOutcome {
+        let outcome = await loop.drain(deadline: deadline)
         await checkpoints.flush()
+        return outcome
     }
 
-    /// Stops without draining (what was accepted stays checkpointed; the rest is read again next time).
+    /// Stops shipping (what was accepted stays checkpointed; the rest is read again next time).
     public func stop() {
+        loop.stop()
         batchSink.finish()
     }
 

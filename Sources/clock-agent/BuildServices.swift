@@ -58,7 +58,12 @@ func buildServices(configuration: Configuration, environment: Environment, logge
     let agent = InstanceAgent(
         context: .init(
             configuration: configuration, identity: identity, s3: s3, lifecycle: lifecycle, transport: transport,
-            status: SystemdStatus(notifier: notifier), logger: logger, watchdogInterval: notifier.watchdogInterval))
+            status: SystemdStatus(notifier: notifier), logger: logger, watchdogInterval: notifier.watchdogInterval,
+            metadata: metadata,
+            drainLogs: { deadline in
+                let outcome = await shipper.drain(deadline: deadline)
+                return (outcome.complete, outcome.description)
+            }))
     let assembler = StatusAssembler(
         configuration: configuration, identity: identity, agent: agent, shipper: shipper, credentials: credentials,
         startedAt: startedAt)
@@ -113,20 +118,22 @@ struct AgentService: Service {
 /// written, waits until CloudWatch accepted it, and saves the checkpoints.
 struct ShipperService: Service {
     let shipper: LogShipper
+    /// The last drain, after the agent has stopped (the agent's own drain already shipped the app's output).
+    static let finalDrain: Duration = .seconds(30)
 
     func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await shipper.run() }
             group.addTask {
-                do {
-                    try await gracefulShutdown()
-                    await shipper.drain()
-                } catch {
-                    // Cancelled (not a graceful shutdown): stop at once; checkpoints keep what was accepted.
-                    shipper.stop()
+                if (try? await gracefulShutdown()) != nil {
+                    await shipper.drain(deadline: .now.advanced(by: Self.finalDrain))
                 }
+                shipper.stop()
             }
-            await group.waitForAll()
+            _ = await group.next()
+            // Deliveries still retrying now can't finish: cancel them (their data stays unacknowledged and is
+            // read again next time).
+            group.cancelAll()
         }
     }
 }

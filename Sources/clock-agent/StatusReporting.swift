@@ -46,7 +46,7 @@ struct StatusAssembler: Sendable {
             },
             lifecycle: .init(
                 launchHook: configuration.lifecycle.launchHook, terminateHook: configuration.lifecycle.terminateHook,
-                launchResult: snapshot.launchResult, lastCall: snapshot.lastLifecycleCall, targetState: nil),
+                launchResult: snapshot.launchResult, lastCall: snapshot.lastLifecycleCall, targetState: snapshot.targetState),
             credentials: .init(
                 source: credential.source, role: credential.role, accessKeyID: credential.maskedAccessKeyID,
                 expiration: credential.expiration?.iso8601, lastError: credential.lastError))

@@ -29,6 +29,9 @@ import Testing
         #expect(config.lifecycle.launchHook == nil)
         #expect(config.lifecycle.pollInterval == .seconds(5))
         #expect(config.lifecycle.reportUnhealthy)
+        #expect(config.lifecycle.drainTimeout == .seconds(600))
+        #expect(config.logs.flushInterval == .seconds(1))
+        #expect(config.logs.gzip == false)
     }
 
     @Test func fullDesignExampleParses() throws {
@@ -108,6 +111,9 @@ import Testing
         ("app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: app}, {name: x, type: journal, units: [u]}]}", "logs.sources[1]", "used by another source"),
         ("app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: app, units: [u]}]}", "logs.sources[0].units", "not used by sources of type app"),
         ("app: {source: s3://b-1/k, command: [a]}\nlifecycle: {report_unhealthy: maybe}", "lifecycle.report_unhealthy", "expected true or false"),
+        ("app: {source: s3://b-1/k, command: [a]}\nlifecycle: {drain_timeout: 3h}", "lifecycle.drain_timeout", "at most 2h"),
+        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {flush_interval: 2m}", "logs.flush_interval", "at most 60s"),
+        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {gzip: yes please}", "logs.gzip", "expected true or false"),
         ("app: {source: s3://b-1/k, command: [a]}\nlifecycle: {launch_hook: 'a b'}", "lifecycle.launch_hook", "hook name"),
         ("app: {source: s3://b-1/k, command: [a]}\nextra: 1", "extra", "unknown key"),
         ("app: {source: s3://b-1/k, command: [a]}\nstate_dir: relative/dir", "state_dir", "absolute path"),

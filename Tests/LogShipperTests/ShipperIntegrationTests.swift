@@ -37,7 +37,9 @@ struct ShipperIntegrationTests {
             group.addTask { await shipper.run() }
             group.addTask {
                 try? await Task.sleep(for: .seconds(2))
-                await shipper.drain()
+                let outcome = await shipper.drain(deadline: .now.advanced(by: .seconds(60)))
+                #expect(outcome.complete)
+                shipper.stop()
             }
         }
     }

@@ -6,6 +6,7 @@ public enum AgentPhase: String, Sendable, Equatable {
     case installing
     case preparing
     case startingApp = "starting app"
+    case warm = "warm pool"
     case healthy
     case unhealthy
     case restartingApp = "restarting app"

@@ -30,11 +30,18 @@ public final class InstanceAgent: Sendable {
         public var logger: Logger
         /// The systemd watchdog interval, if any (the loop ticks at least twice per interval).
         public var watchdogInterval: Duration?
+        /// Instance metadata, polled for lifecycle transitions and spot notices (nil off EC2).
+        public var metadata: (any MetadataReading)?
+        /// Ships every log line written so far, until the deadline; says whether everything went and, if not, what
+        /// was left. (The log shipper, injected so this module doesn't depend on it.)
+        public var drainLogs: @Sendable (ContinuousClock.Instant) async -> (complete: Bool, summary: String)
 
         /// Creates a context.
         public init(
             configuration: Configuration, identity: InstanceIdentity, s3: S3Client?, lifecycle: LifecycleReporter?,
-            transport: any HTTPTransport, status: any StatusReporting, logger: Logger, watchdogInterval: Duration?
+            transport: any HTTPTransport, status: any StatusReporting, logger: Logger, watchdogInterval: Duration?,
+            metadata: (any MetadataReading)? = nil,
+            drainLogs: @escaping @Sendable (ContinuousClock.Instant) async -> (complete: Bool, summary: String) = { _ in (true, "no log shipping") }
         ) {
             self.configuration = configuration
             self.identity = identity
@@ -44,6 +51,8 @@ public final class InstanceAgent: Sendable {
             self.status = status
             self.logger = logger
             self.watchdogInterval = watchdogInterval
+            self.metadata = metadata
+            self.drainLogs = drainLogs
         }
     }
 
@@ -55,9 +64,10 @@ public final class InstanceAgent: Sendable {
         public var launchResult: String?
         public var lastLifecycleCall: String?
         public var failure: String?
+        public var targetState: String?
     }
 
-    private struct State {
+    struct State {
         var phase: AgentPhase = .starting
         var release: String?
         var supervisor: AppSupervisor?
@@ -65,11 +75,19 @@ public final class InstanceAgent: Sendable {
         var lastLifecycleCall: String?
         var failure: String?
         var shutdownRequested = false
-        var shutdownWaiter: CheckedContinuation<Void, Never>?
+        /// A drain has begun / is finished; who waits for it.
+        var draining = false
+        var drained = false
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        /// In a warm pool: the app waits for the instance to be put in service.
+        var warm = false
+        var warmWaiter: CheckedContinuation<Bool, Never>?
+        /// The target lifecycle state last seen in instance metadata.
+        var targetState: String?
     }
 
-    private let context: Context
-    private let state = Mutex(State())
+    let context: Context
+    let state = Mutex(State())
     /// How often launch-hook heartbeats are sent while bootstrapping (the hook's heartbeat timeout is ≥ 30 s).
     public static let launchHeartbeatInterval: Duration = .seconds(10)
 
@@ -87,14 +105,30 @@ public final class InstanceAgent: Sendable {
         state.withLock { state in
             Snapshot(
                 phase: state.phase, release: state.release, app: state.supervisor?.snapshot,
-                launchResult: state.launchResult, lastLifecycleCall: state.lastLifecycleCall, failure: state.failure)
+                launchResult: state.launchResult, lastLifecycleCall: state.lastLifecycleCall, failure: state.failure,
+                targetState: state.targetState)
         }
     }
 
-    /// Runs until `shutdown()`: bootstrap, then supervision. Throws only when the launch failed without a launch
-    /// hook to report it to.
+    /// Runs until the instance is done with: bootstrap, then supervision, while watching instance metadata for a
+    /// termination, a spot interruption or a warm-pool transition (which drain). Throws only when the launch
+    /// failed without a launch hook to report it to.
     public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let metadata = context.metadata {
+                group.addTask { await self.watch(metadata) }
+            }
+            group.addTask { try await self.live() }
+            // The watcher runs until cancelled; `live` returns once the agent is done (and any drain finished).
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Bootstrap, the warm pool if the instance is in one, then supervision until the app is stopped.
+    private func live() async throws {
         let deadline = ContinuousClock.now.advanced(by: config.app.launchTimeout)
+        let initialTarget = try? await context.metadata?.get("meta-data/autoscaling/target-lifecycle-state")
         let release: String
         let user: UserAccount?
         do {
@@ -102,25 +136,34 @@ public final class InstanceAgent: Sendable {
             release = try await withBootstrapHeartbeats { try await self.bootstrap(deadline: deadline) }
         } catch {
             try await launchFailed("\(error)")
+            await waitForDrain()
             return
         }
-        try await supervise(release: release, user: user)
+        if let target = initialTarget?.trimmingASCIIWhitespace(), target.hasPrefix("Warmed:") {
+            let inService = await waitInWarmPool(target)
+            guard inService else {
+                await waitForDrain()
+                return
+            }
+        }
+        if !state.withLock({ $0.shutdownRequested }) {
+            try await supervise(release: release, user: user)
+        }
+        await waitForDrain()
     }
 
-    /// Asks the agent to stop the app and return from `run()`.
+    /// SIGTERM or SIGINT (systemd stop, shutdown): drains. The terminate hook is completed only if instance
+    /// metadata says the instance is being terminated (DESIGN.md: a SIGTERM without a `Terminated` target
+    /// state drains without calling the hook).
     public func shutdown() async {
-        let supervisor = state.withLock { state -> AppSupervisor? in
-            if !state.shutdownRequested { state.phase = .draining }
-            state.shutdownRequested = true
-            if let waiter = state.shutdownWaiter {
-                state.shutdownWaiter = nil
-                waiter.resume()
-            }
-            return state.supervisor
+        var hook: String?
+        if let metadata = context.metadata, config.lifecycle.terminateHook != nil,
+            let target = try? await metadata.get("meta-data/autoscaling/target-lifecycle-state"),
+            target.trimmingASCIIWhitespace() == "Terminated"
+        {
+            hook = config.lifecycle.terminateHook
         }
-        context.status.stopping("draining: stopping the app")
-        logger.notice("shutting down", metadata: ["agent.phase": "draining"])
-        await supervisor?.stopApp()
+        await drain(reason: "stop requested (SIGTERM)", hook: hook, deadline: .now.advanced(by: config.lifecycle.drainTimeout))
     }
 
     // MARK: - Bootstrap
@@ -253,11 +296,10 @@ public final class InstanceAgent: Sendable {
             throw BootstrapError(step: .app, message: "launch failed and no launch hook is configured: \(reason)", isPermanent: true)
         }
         await completeLaunch(lifecycle, hook: hook, result: .abandon)
-        // Stay up so the reason reaches CloudWatch; the group terminates the instance.
-        await waitForShutdown()
+        // Stay up so the reason reaches CloudWatch; the group terminates the instance (which drains).
     }
 
-    private func completeLaunch(_ lifecycle: LifecycleReporter, hook: String, result: AutoScalingClient.LifecycleActionResult) async {
+    func completeLaunch(_ lifecycle: LifecycleReporter, hook: String, result: AutoScalingClient.LifecycleActionResult) async {
         let deadline = ContinuousClock.now.advanced(by: .seconds(600))
         do {
             let outcome = try await lifecycle.complete(hook: hook, result: result, deadline: deadline)
@@ -268,17 +310,6 @@ public final class InstanceAgent: Sendable {
         } catch {
             state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) \(result.rawValue) failed: \(error)" }
             logger.error("completing the launch lifecycle action failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
-        }
-    }
-
-    private func waitForShutdown() async {
-        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { state -> Bool in
-                if state.shutdownRequested { return true }
-                state.shutdownWaiter = waiter
-                return false
-            }
-            if done { waiter.resume() }
         }
     }
 
@@ -371,6 +402,7 @@ public final class InstanceAgent: Sendable {
         case .unhealthy(let detail):
             setPhase(.unhealthy, "unhealthy: \(detail)")
         case .startTimedOut:
+            guard !state.withLock({ $0.draining }) else { return nil }
             let reason =
                 "the app was not healthy within app.health.start_timeout (\(DurationText.format(config.app.health.startTimeout)))"
                 + (supervisor.snapshot.lastExit.map { "; last exit: \($0)" } ?? "")
@@ -383,6 +415,8 @@ public final class InstanceAgent: Sendable {
                 return reason
             }
         case .crashLoop(let restarts):
+            // While draining the app is on its way out anyway: don't flap the instance's health.
+            guard !state.withLock({ $0.draining }) else { return nil }
             let statuses = restarts.map(\.reason).joined(separator: "; ")
             logger.error(
                 "app is in a crash loop",

@@ -28,7 +28,8 @@ final class ShipperLoop: @unchecked Sendable {
     /// Messages from other threads.
     enum Message {
         case delivered(source: Int, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome)
-        case drain(CheckedContinuation<Void, Never>)
+        case drain(CheckedContinuation<DrainOutcome, Never>, deadline: ContinuousClock.Instant)
+        case stop
     }
 
     private let pipelines: [Pipeline]
@@ -42,8 +43,9 @@ final class ShipperLoop: @unchecked Sendable {
     /// inotify watch descriptors: one per directory, shared by the sources whose patterns look there.
     private var watches: [Int32: (directory: String, pipelines: Set<Int>)] = [:]
     private let statsSnapshot = Mutex<[SourceStats]>([])
-    private var draining: CheckedContinuation<Void, Never>?
+    private var drainWaiters: [(CheckedContinuation<DrainOutcome, Never>, ContinuousClock.Instant)] = []
     private var drainStarted = false
+    private var stopRequested = false
     private var lastRescan = ContinuousClock.now
     private let buffer: UnsafeMutableRawBufferPointer
 
@@ -79,10 +81,14 @@ final class ShipperLoop: @unchecked Sendable {
         _ = write(wake, &one, 8)
     }
 
-    /// Reads everything written so far, sends it, waits until it was accepted and the checkpoints are queued.
-    func drain() async {
-        await withCheckedContinuation { post(.drain($0)) }
+    /// Reads everything written so far, sends it, and waits until it was accepted and the checkpoints are
+    /// queued — or until `deadline`, when it reports what was left. Shipping goes on normally afterwards.
+    func drain(deadline: ContinuousClock.Instant) async -> DrainOutcome {
+        await withCheckedContinuation { post(.drain($0, deadline: deadline)) }
     }
+
+    /// Ends the loop (after a drain, at exit).
+    func stop() { post(.stop) }
 
     /// The sources' statistics as of the last loop turn.
     var stats: [SourceStats] { statsSnapshot.withLock { $0 } }
@@ -102,11 +108,8 @@ final class ShipperLoop: @unchecked Sendable {
             }
             flushDue(now: now)
             publishStats()
-            if let waiter = draining, drainComplete() {
-                draining = nil
-                waiter.resume()
-                return
-            }
+            if !drainWaiters.isEmpty { finishDrains(now: now) }
+            if stopRequested { return }
             if now - lastRescan >= settings.rescanInterval {
                 lastRescan = now
                 rescanAll()
@@ -126,8 +129,8 @@ final class ShipperLoop: @unchecked Sendable {
             switch message {
             case .delivered(let index, let sequence, let events, let bytes, let outcome):
                 delivered(pipelines[index], sequence: sequence, events: events, bytes: bytes, outcome: outcome)
-            case .drain(let waiter):
-                draining = waiter
+            case .drain(let waiter, let deadline):
+                drainWaiters.append((waiter, deadline))
                 if !drainStarted {
                     drainStarted = true
                     for pipeline in pipelines {
@@ -135,6 +138,10 @@ final class ShipperLoop: @unchecked Sendable {
                         if case .journal(let input) = pipeline.input { input.poke() }
                     }
                 }
+            case .stop:
+                stopRequested = true
+                for (waiter, _) in drainWaiters { waiter.resume(returning: drainOutcome(complete: false)) }
+                drainWaiters.removeAll()
             }
         }
     }
@@ -217,6 +224,36 @@ final class ShipperLoop: @unchecked Sendable {
         checkpoints.save(source: pipeline.name, checkpoint)
     }
 
+    /// Answers drain waiters whose drain is complete or whose deadline passed; ends drain mode when none is left.
+    private func finishDrains(now: ContinuousClock.Instant) {
+        let complete = drainComplete()
+        drainWaiters.removeAll { waiter, deadline in
+            guard complete || now >= deadline else { return false }
+            waiter.resume(returning: drainOutcome(complete: complete))
+            return true
+        }
+        if drainWaiters.isEmpty {
+            drainStarted = false
+            for pipeline in pipelines {
+                if case .files(let input) = pipeline.input { input.clearDrainTargets() }
+            }
+        }
+    }
+
+    private func drainOutcome(complete: Bool) -> DrainOutcome {
+        var left: [String: Int64] = [:]
+        for pipeline in pipelines {
+            switch pipeline.input {
+            case .files(let input):
+                let backlog = input.backlog
+                if backlog > 0 { left[pipeline.name] = backlog }
+            case .journal:
+                if pipeline.acks.inFlight > 0 || pipeline.isBuilding { left[pipeline.name] = -1 }
+            }
+        }
+        return DrainOutcome(complete: complete, unshippedBytes: left)
+    }
+
     private func drainComplete() -> Bool {
         pipelines.allSatisfy { pipeline in
             let inputDone: Bool
@@ -251,6 +288,7 @@ final class ShipperLoop: @unchecked Sendable {
 
     private func timeout(now: ContinuousClock.Instant) -> Int32 {
         var deadline = lastRescan.advanced(by: settings.rescanInterval)
+        for (_, drainDeadline) in drainWaiters { deadline = min(deadline, drainDeadline) }
         for pipeline in pipelines {
             if let due = pipeline.deadline(flushInterval: settings.flushInterval) { deadline = min(deadline, due) }
             if case .files(let input) = pipeline.input {

@@ -482,6 +482,11 @@ final class FileInput {
         }
     }
 
+    /// Back to normal after a drain.
+    func clearDrainTargets() {
+        for file in files.values { file.drainTarget = nil }
+    }
+
     /// Whether every file was read up to its drain target (held-back data may remain).
     var readToDrainTargets: Bool {
         files.values.allSatisfy { $0.readOffset >= ($0.drainTarget ?? 0) }

@@ -4,6 +4,7 @@ PORT                 listen on 127.0.0.1:PORT, answer /healthz with 200 (and / w
 APP_MODE             healthy (default) | never-healthy (answers 503) | crash (exits 3 at once) | no-listen
 APP_IDS_FILE         write "uid gid groups" of the process there at start
 APP_STARTS_FILE      append one line per start (to count restarts)
+APP_CHATTER          print N numbered lines per second ("chatter-00000042") until stopped
 Prints one line per start and per request to stdout, and one line to stderr at start.
 """
 import http.server
@@ -51,6 +52,22 @@ def stop(signum, frame):
 
 
 signal.signal(signal.SIGTERM, stop)
+
+if os.environ.get("APP_CHATTER"):
+    import threading
+    import time
+
+    def chatter(rate):
+        n = 0
+        started = time.monotonic()
+        while True:
+            due = int((time.monotonic() - started) * rate) + 1
+            while n < due:
+                print(f"chatter-{n:08d}", flush=True)
+                n += 1
+            time.sleep(0.005)
+
+    threading.Thread(target=chatter, args=(int(os.environ["APP_CHATTER"]),), daemon=True).start()
 if mode == "no-listen":
     signal.pause()
 server = http.server.HTTPServer(("127.0.0.1", port), Handler)

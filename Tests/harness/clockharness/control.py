@@ -38,6 +38,7 @@ class ControlAPI:
             ("GET", "/imds/state"): self.imds_state,
             ("POST", "/imds/lifecycle-state"): self.imds_lifecycle_state,
             ("POST", "/imds/spot"): self.imds_spot,
+            ("POST", "/imds/instance-life-cycle"): self.imds_instance_life_cycle,
             ("POST", "/imds/rebalance"): self.imds_rebalance,
             ("POST", "/imds/tags"): self.imds_tags,
             ("GET", "/imds/credentials"): lambda q, b: self.h.imds.credentials_info(),
@@ -97,6 +98,13 @@ class ControlAPI:
         if state is not None and state not in TARGET_STATES:
             raise BadRequest(f"state must be null or one of {sorted(TARGET_STATES)}")
         return self.h.set_target_lifecycle_state(state)
+
+    def imds_instance_life_cycle(self, q, body):
+        value = self._obj(body).get("value")
+        if value not in ("spot", "on-demand", "scheduled"):
+            raise BadRequest("value must be spot, on-demand or scheduled")
+        self.h.imds.instance_life_cycle = value
+        return {"instance-life-cycle": value}
 
     def imds_spot(self, q, body):
         if body is None or (isinstance(body, dict) and body.get("action") is None):

@@ -81,6 +81,7 @@ class IMDS:
         self.tokens: dict[str, float] = {}      # token -> monotonic expiry
         self.target_lifecycle_state: str | None = None
         self.spot_action: dict | None = None
+        self.instance_life_cycle = "on-demand"  # "spot" on spot instances
         self.rebalance: dict | None = None
         self.tags_enabled = True
         self.extra_tags = {"Name": "clock-node"}
@@ -204,6 +205,7 @@ class IMDS:
             "ami-launch-index": "0",
             "hostname": self.local_hostname(),
             "instance-id": self.instance_id,
+            "instance-life-cycle": self.instance_life_cycle,
             "instance-type": self.instance_type,
             "local-hostname": self.local_hostname(),
             "local-ipv4": self.private_ip,
