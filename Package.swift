@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -77,6 +79,14 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .target(
+            name: "Diagnostics",
+            dependencies: [
+                "AWSCore", "AgentConfig", "AgentStatus", "Bootstrap", "Supervisor",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "CLinux",
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
         ),
@@ -89,6 +99,7 @@ let package = Package(
                 "JournalReader",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSwift
         ),
@@ -114,6 +125,7 @@ let package = Package(
                 "Supervisor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSwift
         ),
@@ -126,6 +138,7 @@ let package = Package(
             dependencies: [
                 "CBuildInfo",
                 "AgentStatus",
+                "Diagnostics",
                 "AWSCore",
                 "AgentConfig",
                 "Bootstrap",
@@ -134,6 +147,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSwift
         ),
@@ -146,6 +161,11 @@ let package = Package(
         .testTarget(
             name: "JournalReaderTests",
             dependencies: ["JournalReader", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "DiagnosticsTests",
+            dependencies: ["Diagnostics", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

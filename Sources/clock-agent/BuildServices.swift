@@ -4,6 +4,7 @@ import AgentStatus
 import Bootstrap
 import LogShipper
 import Logging
+import Prometheus
 import ServiceLifecycle
 import SystemdSupport
 
@@ -17,7 +18,9 @@ struct AgentServices {
 
 /// Builds the agent from its configuration and the process environment: transport, metadata, identity,
 /// credentials, AWS clients, and the services. Tests call this too.
-func buildServices(configuration: Configuration, environment: Environment, logger: Logger) async throws -> AgentServices {
+func buildServices(
+    configuration: Configuration, environment: Environment, logger: Logger, registry: PrometheusCollectorRegistry
+) async throws -> AgentServices {
     let startedAt = UTCTime.now()
     let transport = CurlTransport(caBundle: environment.caBundle, userAgent: BuildInfo.userAgent)
     let clock = ClockCorrection()
@@ -66,7 +69,7 @@ func buildServices(configuration: Configuration, environment: Environment, logge
             }))
     let assembler = StatusAssembler(
         configuration: configuration, identity: identity, agent: agent, shipper: shipper, credentials: credentials,
-        startedAt: startedAt)
+        startedAt: startedAt, registry: registry)
     let status = try StatusServer(path: configuration.stateDirectory + "/status.sock", handler: assembler.handle)
     return AgentServices(
         services: [

@@ -15,6 +15,6 @@ struct ClockAgent: AsyncParsableCommand {
             AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_CA_BUNDLE, HTTPS_PROXY/NO_PROXY.
             """,
         version: BuildInfo.version,
-        subcommands: [RunCommand.self, StatusCommand.self, ConfigCommand.self, VersionCommand.self]
+        subcommands: [RunCommand.self, DoctorCommand.self, StatusCommand.self, ConfigCommand.self, VersionCommand.self]
     )
 }

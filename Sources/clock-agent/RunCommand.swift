@@ -3,6 +3,8 @@ import AgentConfig
 import ArgumentParser
 import Bootstrap
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import SystemdSupport
 
@@ -40,7 +42,10 @@ struct RunCommand: AsyncParsableCommand {
             metadata: ["agent.version": "\(BuildInfo.version)", "agent.commit": "\(BuildInfo.commit)", "config.path": "\(path)"])
         let services: AgentServices
         do {
-            services = try await buildServices(configuration: configuration, environment: environment, logger: logger)
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            services = try await buildServices(
+                configuration: configuration, environment: environment, logger: logger, registry: registry)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(3)

@@ -4,6 +4,8 @@ import AgentStatus
 import Bootstrap
 import FoundationEssentials
 import LogShipper
+import Metrics
+import Prometheus
 
 #if canImport(Glibc)
     import Glibc
@@ -17,6 +19,10 @@ struct StatusAssembler: Sendable {
     let shipper: LogShipper
     let credentials: any CredentialsProvider
     let startedAt: UTCTime
+    /// Where swift-metrics counters are collected (the Prometheus text on `/metrics`).
+    let registry: PrometheusCollectorRegistry
+
+    private var credentialsExpiry: Metrics.Gauge { Metrics.Gauge(label: "clock_credentials_expiry_seconds") }
 
     func report() -> StatusReport {
         let now = UTCTime.now()
@@ -60,8 +66,15 @@ struct StatusAssembler: Sendable {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             guard let data = try? encoder.encode(report()) else { return (500, "text/plain", Array("cannot encode\n".utf8)) }
             return (200, "application/json", Array(data))
+        case "/metrics":
+            var buffer: [UInt8] = []
+            if let expiration = credentials.currentSnapshot.expiration {
+                credentialsExpiry.record(expiration.secondsSinceEpoch - UTCTime.now().secondsSinceEpoch)
+            }
+            registry.emit(into: &buffer)
+            return (200, "text/plain; version=0.0.4", buffer)
         default:
-            return (404, "text/plain", Array("unknown path \(path); try /status\n".utf8))
+            return (404, "text/plain", Array("unknown path \(path); try /status or /metrics\n".utf8))
         }
     }
 }

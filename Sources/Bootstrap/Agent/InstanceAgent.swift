@@ -1,6 +1,7 @@
 import AWSCore
 import AgentConfig
 import Logging
+import Metrics
 import Supervisor
 import Synchronization
 
@@ -382,8 +383,10 @@ public final class InstanceAgent: Sendable {
                 logger.warning("app exited", metadata: ["app.exit": "\(status)"])
             }
         case .restarting(let delay, let reason):
+            Counter(label: "clock_app_restarts_total").increment()
             setPhase(.restartingApp, "restarting app (\(reason)) in \(Int(delay * 1000)) ms")
         case .healthy(let first):
+            Gauge(label: "clock_app_healthy").record(1)
             let pid = supervisor.snapshot.pid.map(String.init) ?? "?"
             state.withLock { $0.phase = .healthy }
             if first {
@@ -400,6 +403,7 @@ public final class InstanceAgent: Sendable {
                 context.status.status("healthy (pid \(pid))")
             }
         case .unhealthy(let detail):
+            Gauge(label: "clock_app_healthy").record(0)
             setPhase(.unhealthy, "unhealthy: \(detail)")
         case .startTimedOut:
             guard !state.withLock({ $0.draining }) else { return nil }
@@ -415,6 +419,7 @@ public final class InstanceAgent: Sendable {
                 return reason
             }
         case .crashLoop(let restarts):
+            Counter(label: "clock_app_crash_loops_total").increment()
             // While draining the app is on its way out anyway: don't flap the instance's health.
             guard !state.withLock({ $0.draining }) else { return nil }
             let statuses = restarts.map(\.reason).joined(separator: "; ")

@@ -1,5 +1,6 @@
 import AWSCore
 import Logging
+import Metrics
 
 /// Reports to the Auto Scaling group: completes lifecycle actions, sends heartbeats, marks the instance unhealthy.
 ///
@@ -46,6 +47,7 @@ public struct LifecycleReporter: Sendable {
         while true {
             do {
                 try await autoscaling.completeLifecycleAction(group: group, hook: hook, instanceID: instanceID, result: result)
+                Counter(label: "clock_lifecycle_actions_completed_total", dimensions: [("hook", hook), ("result", result.rawValue)]).increment()
                 logger.notice(
                     "lifecycle action completed",
                     metadata: ["asg.name": "\(group)", "asg.hook": "\(hook)", "asg.result": "\(result.rawValue)"])
@@ -75,6 +77,7 @@ public struct LifecycleReporter: Sendable {
     /// `RecordLifecycleActionHeartbeat`.
     public func heartbeat(hook: String) async throws {
         try await autoscaling.recordLifecycleActionHeartbeat(group: group, hook: hook, instanceID: instanceID)
+        Counter(label: "clock_lifecycle_heartbeats_total", dimensions: [("hook", hook)]).increment()
         logger.debug("lifecycle heartbeat sent", metadata: ["asg.hook": "\(hook)"])
     }
 
@@ -93,6 +96,7 @@ public struct LifecycleReporter: Sendable {
     /// `SetInstanceHealth Unhealthy` with `ShouldRespectGracePeriod=false`, so the group replaces the instance.
     public func reportUnhealthy(reason: String) async throws {
         try await autoscaling.setInstanceHealth(instanceID: instanceID, healthy: false, respectGracePeriod: false)
+        Counter(label: "clock_instance_marked_unhealthy_total").increment()
         logger.error("instance marked Unhealthy in its Auto Scaling group", metadata: ["asg.name": "\(group)", "app.reason": "\(reason)"])
     }
 

@@ -19,6 +19,7 @@ final class Pipeline {
     var queued: [OutgoingBatch] = []
     /// The checkpoint last queued for writing.
     var lastSaved: SourceCheckpoint?
+    let metrics: SourceMetrics
 
     init(name: String, stream: String, group: String, input: Input) {
         self.name = name
@@ -26,6 +27,7 @@ final class Pipeline {
         self.input = input
         builder = BatchBuilder(group: group, stream: stream)
         stats = SourceStats(source: name, stream: stream)
+        metrics = SourceMetrics(source: name)
     }
 
     /// When the open batch must be sent at the latest.

@@ -177,6 +177,7 @@ final class ShipperLoop: @unchecked Sendable {
         while !pipeline.queued.isEmpty {
             let batch = pipeline.queued.removeFirst()
             pipeline.stats.batchesSent += 1
+            pipeline.metrics.batches.increment()
             dispatch(batch)
         }
     }
@@ -187,6 +188,7 @@ final class ShipperLoop: @unchecked Sendable {
             let due = pipeline.deadline(flushInterval: settings.flushInterval).map { now >= $0 } ?? false
             if due || drainStarted, let batch = pipeline.seal(now: now) {
                 pipeline.stats.batchesSent += 1
+                pipeline.metrics.batches.increment()
                 dispatch(batch)
             }
         }
@@ -198,9 +200,15 @@ final class ShipperLoop: @unchecked Sendable {
         pipeline.stats.rejectedExpired += Int64(outcome.expired)
         pipeline.stats.deadLettered += Int64(outcome.deadLettered)
         pipeline.stats.lastError = outcome.lastError
+        pipeline.metrics.rejectedTooOld.increment(by: Int64(outcome.tooOld))
+        pipeline.metrics.rejectedTooNew.increment(by: Int64(outcome.tooNew))
+        pipeline.metrics.rejectedExpired.increment(by: Int64(outcome.expired))
+        pipeline.metrics.deadLettered.increment(by: Int64(outcome.deadLettered))
         if outcome.cancelled { return }
         pipeline.stats.eventsShipped += Int64(events - outcome.deadLettered)
         pipeline.stats.bytesShipped += Int64(bytes)
+        pipeline.metrics.eventsShipped.increment(by: Int64(events - outcome.deadLettered))
+        pipeline.metrics.bytesShipped.increment(by: Int64(bytes))
         for positions in pipeline.acks.acknowledge(sequence) {
             for (key, position) in positions {
                 switch pipeline.input {
@@ -279,6 +287,9 @@ final class ShipperLoop: @unchecked Sendable {
                 stats.positions = input.committedCursor.map { [$0] } ?? []
                 if stats.lastError == nil { stats.lastError = input.lastError }
             }
+            pipeline.metrics.backlog.record(Double(stats.backlogBytes))
+            pipeline.metrics.inFlight.record(Double(stats.inFlight))
+            pipeline.metrics.lost.record(Double(stats.lostBytes))
             return stats
         }
         statsSnapshot.withLock { $0 = snapshot }

@@ -1,0 +1,62 @@
+"""`clock-agent status` against a running agent, and the Prometheus metrics on the status socket."""
+import json
+import os
+import stat
+import subprocess
+
+from conftest import agent_binary, app_archive, base_config, free_port, wait_for
+from test_logs import logs_config
+
+
+def run_status(config_path, *args):
+    return subprocess.run([agent_binary(), "status", "--config", config_path, *args], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_status_and_metrics_of_a_running_agent(workdir, start_harness, agents):
+    os.makedirs(os.path.join(workdir, "logs"))
+    harness = start_harness(app_archive(os.path.join(workdir, "clock-app.tar.gz")))
+    with open(os.path.join(workdir, "logs", "web.log"), "w") as f:
+        f.write("".join(f"line {n}\n" for n in range(25)))
+    agent = agents(workdir, harness, logs_config(workdir, harness, free_port())).start()
+    agent.wait_log("app is healthy")
+    wait_for(lambda: json.loads(run_status(agent.config_path, "--json").stdout or "{}").get("logs", [{}])[1].get("eventsShipped") == 25,
+             30, message="25 events shipped in the status report")
+
+    result = run_status(agent.config_path, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["agent"]["phase"] == "healthy"
+    assert report["identity"]["instanceID"] == harness.info["instance_id"]
+    assert report["identity"]["autoScalingGroup"] == harness.info["asg"]
+    assert report["app"]["healthy"] is True and report["app"]["pid"] > 0 and report["app"]["restarts"] == 0
+    assert report["lifecycle"]["launchResult"] == "CONTINUE"
+    files = next(s for s in report["logs"] if s["name"] == "files")
+    assert files["eventsShipped"] == 25 and files["backlogBytes"] == 0
+    assert any(p.endswith("web.log@" + str(os.path.getsize(os.path.join(workdir, "logs", "web.log")))) for p in files["acknowledged"])
+    credentials = report["credentials"]
+    assert credentials["source"] == "instance-profile" and credentials["role"] == harness.info["role"]
+    secrets = harness.imds_credentials()
+    assert secrets["SecretAccessKey"] not in result.stdout and secrets["Token"] not in result.stdout
+    assert secrets["AccessKeyId"] not in result.stdout, "only the masked key id"
+
+    text = run_status(agent.config_path)
+    assert text.returncode == 0
+    assert "healthy" in text.stdout and f"instance   {harness.info['instance_id']}" in text.stdout
+    assert "files -> " in text.stdout
+
+    socket_path = os.path.join(workdir, "state", "status.sock")
+    assert stat.S_IMODE(os.stat(socket_path).st_mode) == 0o600
+    metrics = subprocess.run(["curl", "-sS", "--unix-socket", socket_path, "http://agent/metrics"], capture_output=True,
+                             text=True, timeout=30)
+    assert metrics.returncode == 0
+    lines = metrics.stdout.splitlines()
+    shipped = [l for l in lines if l.startswith('clock_logs_events_shipped_total{source="files"}')]
+    assert shipped and float(shipped[0].split()[-1]) == 25
+    assert any(l.startswith("clock_lifecycle_actions_completed_total") for l in lines)
+    assert any(l.startswith("clock_app_healthy") and l.split()[-1] in ("1", "1.0") for l in lines)
+
+    agent.stop()
+    gone = run_status(agent.config_path)
+    assert gone.returncode == 1
+    assert "no clock-agent is running" in gone.stderr
