@@ -80,6 +80,10 @@ public final class AppSupervisor: Sendable {
         var events: AsyncStream<LoopEvent>.Continuation?
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
         var finished = false
+        /// Counts starts; probes belong to one start.
+        var generation = 0
+        /// The current start has answered healthy once (then the regular probe interval applies).
+        var healthySinceStart = false
     }
 
     private let launch: Launch
@@ -125,7 +129,7 @@ public final class AppSupervisor: Sendable {
     /// Runs the app until `stopApp()` is called; then stops it (SIGTERM, SIGKILL after the stop timeout) and
     /// returns. Cancellation of the calling task also stops the app before returning.
     public func run() async {
-        killOrphan()
+        await killOrphan()
         let (events, continuation) = AsyncStream<LoopEvent>.makeStream()
         let alreadyStopped = state.withLock { state -> Bool in
             state.events = continuation
@@ -257,9 +261,12 @@ public final class AppSupervisor: Sendable {
                 .init(
                     arguments: launch.arguments, environment: launch.environment, directory: launch.directory,
                     user: launch.user, standardOutput: output, standardError: output))
-            state.withLock { state in
+            let generation = state.withLock { state -> Int in
                 state.child = child
                 state.startedAt = UTCTime.now()
+                state.generation += 1
+                state.healthySinceStart = false
+                return state.generation
             }
             writePidFile(child.pid)
             continuation.yield(.machine(.started(at: now)))
@@ -268,22 +275,50 @@ public final class AppSupervisor: Sendable {
                 let status = await child.waitForExit()
                 continuation.yield(.machine(.exited(status, at: self.now)))
             }
+            group.addTask { await self.startupProbes(generation, continuation) }
         } catch {
             continuation.yield(.machine(.spawnFailed(reason: "\(error)", at: now)))
             notify(.spawnFailed(reason: "\(error)"))
         }
     }
 
+    /// Probes a new start right away and then at 10 ms doubling up to the probe interval, until it answers healthy
+    /// once: the launch verdict and READY=1 follow the app's own start-up, not the next probe interval.
+    private func startupProbes(_ generation: Int, _ continuation: AsyncStream<LoopEvent>.Continuation) async {
+        var delay = Duration.milliseconds(10)
+        while true {
+            do { try await Task.sleep(for: delay) } catch { return }
+            guard isCurrent(generation) else { return }
+            let result = await probe.check()
+            guard isCurrent(generation) else { return }
+            continuation.yield(.machine(.probe(healthy: result.healthy, detail: result.detail, at: now)))
+            if result.healthy {
+                state.withLock { if $0.generation == generation { $0.healthySinceStart = true } }
+                return
+            }
+            delay = min(delay * 2, probeInterval)
+        }
+    }
+
+    /// Whether `generation` is the running start (not exited, not stopping).
+    private func isCurrent(_ generation: Int) -> Bool {
+        state.withLock { state in
+            state.generation == generation && !state.stopped && (state.child.map { $0.exitStatus == nil } ?? false)
+        }
+    }
+
+    /// Ticks the machine (timers, `.alive` for the watchdog) and probes a start that was healthy once, every
+    /// probe interval.
     private func tickLoop(_ continuation: AsyncStream<LoopEvent>.Continuation) async {
         var nextProbe = clock.now.advanced(by: probeInterval)
         while !Task.isCancelled {
             do { try await Task.sleep(for: tickInterval) } catch { return }
             if clock.now >= nextProbe {
                 nextProbe = clock.now.advanced(by: probeInterval)
-                let running = state.withLock { state in
-                    state.child.map { $0.exitStatus == nil } ?? false && !state.stopped
+                let steady = state.withLock { state in
+                    state.healthySinceStart && !state.stopped && (state.child.map { $0.exitStatus == nil } ?? false)
                 }
-                if running {
+                if steady {
                     let result = await probe.check()
                     continuation.yield(.machine(.probe(healthy: result.healthy, detail: result.detail, at: now)))
                 }
@@ -309,7 +344,7 @@ public final class AppSupervisor: Sendable {
 
     /// An app left running by an agent that died (kill -9 outside systemd): stop its process group before
     /// starting a new one, but only if the pid still belongs to that process (same start time).
-    private func killOrphan() {
+    private func killOrphan() async {
         guard let text = try? readSmallFile(launch.pidFile) else { return }
         defer { removePidFile() }
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
@@ -319,7 +354,7 @@ public final class AppSupervisor: Sendable {
         logger.warning("stopping an app left running by an earlier agent", metadata: ["app.pid": "\(pid)"])
         kill(-pid, SIGTERM)
         let deadline = clock.now.advanced(by: stopTimeout)
-        while clock.now < deadline, Self.processStartTime(pid) == start { usleep(50_000) }
+        while clock.now < deadline, Self.processStartTime(pid) == start { try? await Task.sleep(for: .milliseconds(50)) }
         if Self.processStartTime(pid) == start { kill(-pid, SIGKILL) }
     }
 

@@ -57,7 +57,7 @@ func buildServices(
                 availabilityZone: identity.availabilityZone),
             flushInterval: configuration.logs.flushInterval, gzip: configuration.logs.gzip),
         logs: CloudWatchLogsClient(client: aws, region: identity.region), logger: logger)
-    let notifier = SystemdNotifier()
+    let notifier = SystemdNotifier(environment: environment)
     let agent = InstanceAgent(
         context: .init(
             configuration: configuration, identity: identity, s3: s3, lifecycle: lifecycle, transport: transport,

@@ -23,7 +23,7 @@ public final class CheckpointStore: Sendable {
     /// `state_dir/checkpoints`.
     public let directory: String
     private let shared = Mutex(Shared())
-    private let signal = ConditionSignal()
+    private let signal = WakeSignal()
 
     /// Opens the store (creating the directory, mode 0700) and starts its writer thread.
     public init(directory: String) throws {
@@ -106,32 +106,6 @@ public final class CheckpointStore: Sendable {
             }
             shared.withLock { $0.writing = false }
         }
-    }
-}
-
-/// A wake-up signal between threads (a condition variable with a sticky flag, so no wake-up is lost).
-final class ConditionSignal: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
-    private var pending = false
-
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
-    }
-
-    func notify() {
-        pthread_mutex_lock(&mutex)
-        pending = true
-        pthread_cond_signal(&condition)
-        pthread_mutex_unlock(&mutex)
-    }
-
-    func wait() {
-        pthread_mutex_lock(&mutex)
-        while !pending { pthread_cond_wait(&condition, &mutex) }
-        pending = false
-        pthread_mutex_unlock(&mutex)
     }
 }
 
