@@ -63,6 +63,7 @@ let package = Package(
         .target(
             name: "SystemdSupport",
             dependencies: [
+                "AWSCore",
                 "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
             ],
