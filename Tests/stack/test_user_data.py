@@ -155,3 +155,13 @@ def test_stack_user_data_matches_packaging_cloud_init(template):
 
     # Everything else cloud-init does (users, packages, bootcmd, ...): the same modules.
     assert set(stack) == set(packaged)
+
+
+@pytest.mark.time_limit(60)
+def test_cloud_init_schema_accepts_packaging_cloud_init(tmp_path):
+    exe = shutil.which("cloud-init")
+    if not exe:
+        pytest.skip("cloud-init is not installed (apt-get install -y cloud-init): `cloud-init schema` not run")
+    proc = subprocess.run([exe, "schema", "--config-file", USER_DATA_PATH], capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0 and "Valid cloud-config" in proc.stdout, \
+        f"cloud-init schema exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
