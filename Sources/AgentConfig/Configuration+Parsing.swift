@@ -183,8 +183,13 @@ extension HealthConfiguration {
             guard health.unhealthyThreshold >= 1 else { throw node.error("must be at least 1") }
         }
         if let node = members["start_timeout"] { health.startTimeout = try node.positiveDuration() }
-        if health.timeout > health.interval, let node = members["timeout"] {
-            throw node.error("must not be longer than interval (\(DurationText.format(health.interval)))")
+        // The effective values count, defaults included: `interval: 1s` alone meets the default 2s timeout.
+        if health.timeout > health.interval {
+            if let node = members["timeout"] {
+                throw node.error("must not be longer than interval (\(DurationText.format(health.interval)))")
+            }
+            throw (members["interval"] ?? node).error(
+                "must not be shorter than timeout (\(DurationText.format(health.timeout)), the default; set timeout too)")
         }
         return health
     }
@@ -203,9 +208,13 @@ extension RestartConfiguration {
             guard restart.crashLoopRestarts >= 1 else { throw node.error("must be at least 1") }
         }
         if let node = members["crash_loop_window"] { restart.crashLoopWindow = try node.positiveDuration() }
+        // The effective values count, defaults included: `initial_backoff: 1m` alone passes the default 30s maximum.
         if restart.maxBackoff < restart.initialBackoff {
-            throw (members["max_backoff"] ?? node).error(
-                "must not be shorter than initial_backoff (\(DurationText.format(restart.initialBackoff)))")
+            if let node = members["max_backoff"] {
+                throw node.error("must not be shorter than initial_backoff (\(DurationText.format(restart.initialBackoff)))")
+            }
+            throw (members["initial_backoff"] ?? node).error(
+                "must not be longer than max_backoff (\(DurationText.format(restart.maxBackoff)), the default; set max_backoff too)")
         }
         return restart
     }

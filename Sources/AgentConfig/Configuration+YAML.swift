@@ -35,7 +35,8 @@ extension Configuration {
         lines.append("  retention_days: \(logs.retentionDays.map(String.init) ?? "null")")
         lines.append("  flush_interval: \(DurationText.format(logs.flushInterval))")
         lines.append("  gzip: \(logs.gzip)")
-        lines.append("  sources:")
+        // An empty list needs its brackets: a bare `sources:` is null, which the parser rightly refuses.
+        lines.append(logs.sources.isEmpty ? "  sources: []" : "  sources:")
         for source in logs.sources {
             var fields = ["name: \(q(source.name))", "type: \(source.kind.typeName)"]
             switch source.kind {
@@ -72,9 +73,13 @@ extension Configuration {
             case "\t": out += "\\t"
             case "\r": out += "\\r"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
+                // Control characters, and what YAML reads as a line break (NEL, LS, PS: folded into a space inside
+                // quotes) or a byte order mark, are escaped so they survive a round trip.
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
                     let hex = String(scalar.value, radix: 16)
                     out += "\\x" + String(repeating: "0", count: 2 - hex.count) + hex
+                } else if [0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF].contains(scalar.value) {
+                    out += "\\u" + String(scalar.value, radix: 16).uppercased()
                 } else {
                     out.unicodeScalars.append(scalar)
                 }

@@ -149,3 +149,76 @@ import Testing
         }
     }
 }
+
+/// `config check` prints the effective configuration (`Configuration.yaml`); whatever passes the check must print
+/// as YAML that passes it again, with the same value, and what can't round-trip must fail the check and name the key.
+@Suite struct EffectiveConfigurationTests {
+    /// The minimal config with `fragment` added: indented fragments go under `app:` (which gets the default
+    /// command unless the fragment sets one), others at the top level.
+    static func input(_ fragment: String) -> String {
+        var text = "app:\n  source: s3://webclock-bucket/clock-app.tar.gz\n"
+        if !fragment.contains("  command:") { text += "  command: [python3, app.py]\n" }
+        return text + fragment + "\n"
+    }
+
+    /// Valid inputs, each a fragment added under the minimal config's `app:` or at the top level.
+    @Test(arguments: [
+        "",
+        "  health: {interval: 3s}",
+        "  health: {interval: 500ms, timeout: 500ms}",
+        "  health: {url: 'http://127.0.0.1:8080/healthz?probe=1#x', start_timeout: 1.5h}",
+        "  restart: {initial_backoff: 0s, max_backoff: 0s}",
+        "  restart: {initial_backoff: 1500ms, max_backoff: 90s, crash_loop_restarts: 1, crash_loop_window: 1s}",
+        "  sha256: \"\(String(repeating: "Ab", count: 32))\"",
+        "  user: clock-app.user_1",
+        "  prepare: [[python3, -m, venv, .venv], ['sh', '-c', 'echo \"a: b # c\" > out']]",
+        "  command: [python3, -c, \"print('{x}: [y], # z')\", '']",
+        "  environment: {EMPTY: '', YES: 'yes', NULL: 'null', TILDE: '~', OCTAL: '0123', NUM: 8080, BOOL: true}",
+        "  environment: {MIXED: \"tab\\tquote\\\" backslash\\\\ cr\\r bell\\a del\\x7f nel\\N ls\\L ps\\P bom\\uFEFF c1\\x9b é 日本 🕐\"}",
+        "  environment: {LEADING: '  spaced  ', COLON: 'a: b', HASH: ' # not a comment', DASH: '- item'}",
+        "  install_dir: '/opt/clock app/with spaces/'",
+        "  stop_timeout: 1h\n  launch_timeout: 2m",
+        "logs: {sources: []}",
+        "logs: {retention_days: null, flush_interval: 60s, gzip: true}",
+        "logs: {stream: 'fixed-name', sources: [{name: app, type: app}]}",
+        "logs: {group: '/clock/app#1', stream: '{hostname}-{az}/{region}/{instance_id}/{source}'}",
+        "logs: {sources: [{name: f.1, type: file, path: '/var/log/clock/*.log', multiline_start: '^\\d{4}-\"x\"\\\\'}, {name: j, type: journal, units: [a.service, b.service]}]}",
+        "logs: {sources: [{name: f, type: file, path: /var/log/app.log, multiline_start: null}]}",
+        "lifecycle: {auto_scaling_group: my-group, launch_hook: clock-launch, terminate_hook: a/b_c-d, poll_interval: 250ms, report_unhealthy: false, drain_timeout: 2h}",
+        "state_dir: /",
+        "state_dir: '/var/lib/clock agent//'",
+    ])
+    func printedConfigParsesBack(fragment: String) throws {
+        let config = try Configuration.parse(yaml: Self.input(fragment), file: "input.yaml")
+        let printed = config.yaml
+        let again: Configuration
+        do {
+            again = try Configuration.parse(yaml: printed, file: "printed.yaml")
+        } catch {
+            Issue.record("the printed config does not parse back: \(error)\n\(printed)")
+            return
+        }
+        #expect(again == config, "\(printed)")
+        #expect(again.yaml == printed)
+    }
+
+    /// Checks across keys use the effective values, defaults included, and name a key the input set.
+    @Test(arguments: [
+        ("  health: {interval: 1s}", "app.health.interval", "must not be shorter than timeout (2s"),
+        ("  health: {timeout: 10s}", "app.health.timeout", "must not be longer than interval (5s)"),
+        ("  health: {interval: 1s, timeout: 2s}", "app.health.timeout", "must not be longer than interval (1s)"),
+        ("  restart: {initial_backoff: 1m}", "app.restart.initial_backoff", "must not be longer than max_backoff (30s"),
+        ("  restart: {max_backoff: 100ms}", "app.restart.max_backoff", "must not be shorter than initial_backoff (200ms)"),
+    ])
+    func crossKeyChecksUseEffectiveValues(fragment: String, keyPath: String, message: String) {
+        do {
+            let config = try Configuration.parse(yaml: Self.input(fragment), file: "input.yaml")
+            Issue.record("expected an error naming \(keyPath); the effective config was:\n\(config.yaml)")
+        } catch let error as ConfigurationError {
+            #expect(error.keyPath == keyPath)
+            #expect(error.description.contains(message), "\(error)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+}
