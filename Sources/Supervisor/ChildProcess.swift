@@ -85,66 +85,144 @@ public final class ChildProcess: Sendable {
     }
 
     /// Waits for the child to end.
+    ///
+    /// Cancellation of the calling task does not end the wait: the task stays suspended (it never polls) until the
+    /// exit is reaped, which the dedicated reaper thread reports at once.
     public func waitForExit() async -> ExitStatus {
         while true {
-            if let status = await waitForExit(orCancellation: ()) { return status }
-            // Only cancellation returns nil; the caller asked to wait regardless, so poll the state once more.
-            if let status = exitStatus { return status }
-            try? await Task.sleep(for: .milliseconds(50))
+            // Without a deadline and without cancellation nothing resumes the wait with nil; the loop only spares a
+            // force unwrap and runs once.
+            if let status = await wait(deadline: nil, cancellable: false) { return status }
         }
     }
 
     /// Waits for the child to end, up to `timeout`; nil if it is still running then.
+    ///
+    /// The timeout is honoured in full even when the calling task is cancelled: callers use it as a grace period.
     public func waitForExit(timeout: Duration) async -> ExitStatus? {
-        await withTaskGroup(of: ExitStatus?.self) { group in
-            group.addTask { await self.waitForExit(orCancellation: ()) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? exitStatus
-        }
+        await wait(deadline: ContinuousClock.now.advanced(by: timeout), cancellable: false)
+    }
+
+    /// Waits for the child to end, until `deadline` or until the calling task is cancelled, whichever comes first;
+    /// nil if it is still running then (`Task.isCancelled` tells the two apart).
+    public func waitForExitOrCancellation(deadline: ContinuousClock.Instant) async -> ExitStatus? {
+        await wait(deadline: deadline, cancellable: true)
     }
 
     /// The exit status if the child has ended.
     public var exitStatus: ExitStatus? { state.withLock { $0.status } }
 
-    /// Sends a signal to the child's whole process group (the app and anything it started).
+    /// Sends a signal to the child's whole process group (the app and anything it started), also after the child
+    /// itself has exited, as long as processes of its group are left.
+    ///
+    /// The group id is the child's pid. While the child runs, or any process of its group does, the kernel does not
+    /// hand that number out again, so the signal can only reach the child's own group.
     public func signalGroup(_ signal: Int32) {
-        guard exitStatus == nil else { return }
+        guard exitStatus == nil || groupIsAlive else { return }
         kill(-pid, signal)
     }
 
-    /// SIGTERM to the process group, SIGKILL after `timeout`; returns how it ended.
+    /// Whether any process of the child's process group (the child included) is still alive.
+    ///
+    /// Zombies don't count: a killed worker that was reparented to init stays a zombie until init gets round to
+    /// reaping it, which may take a while, but it has ended.
+    public var groupIsAlive: Bool {
+        guard kill(-pid, 0) == 0 || errno == EPERM else { return false }
+        guard let proc = opendir("/proc") else { return true }
+        defer { closedir(proc) }
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let member = Int32(name), let stat = try? readSmallFile("/proc/\(member)/stat") else { continue }
+            // After the command name (which may hold spaces and parentheses): state, ppid, pgrp.
+            guard let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ", maxSplits: 3)
+            if fields.count >= 3, Int32(fields[2]) == pid, fields[0] != "Z", fields[0] != "X" { return true }
+        }
+        return false
+    }
+
+    /// SIGTERM to the process group, SIGKILL to whatever is left of it after `timeout`; returns how the child ended.
+    ///
+    /// The whole group counts: workers that outlive the child (they keep its process group) are waited for and
+    /// killed too. The grace period is honoured even when the calling task is cancelled — an agent that is shutting
+    /// down is exactly when the app deserves it.
     public func stop(timeout: Duration) async -> ExitStatus {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         signalGroup(SIGTERM)
-        if let status = await waitForExit(timeout: timeout) { return status }
-        signalGroup(SIGKILL)
+        if await !waitForGroupToEnd(deadline: deadline) {
+            signalGroup(SIGKILL)
+        }
         return await waitForExit()
     }
 
-    /// Waits until the child ends (its status) or the task is cancelled (nil).
-    private func waitForExit(orCancellation: Void) async -> ExitStatus? {
+    /// Waits, whatever the calling task's cancellation, until the child has exited and no process of its group is
+    /// left (true), or until `deadline` (false).
+    private func waitForGroupToEnd(deadline: ContinuousClock.Instant) async -> Bool {
+        if exitStatus == nil, await wait(deadline: deadline, cancellable: false) == nil { return false }
+        // The rest of the group is not our children, so nothing reports their exit: look again after a pause that
+        // doubles from 5 ms to 200 ms. Only a stop does this, and only for as long as the grace period lasts.
+        var pause = Duration.milliseconds(5)
+        while groupIsAlive {
+            let now = ContinuousClock.now
+            guard now < deadline else { return false }
+            await Self.sleepIgnoringCancellation(min(pause, deadline - now))
+            pause = min(pause * 2, .milliseconds(200))
+        }
+        return true
+    }
+
+    /// Sleeps for `duration` even if the calling task is cancelled (a cancelled `Task.sleep` returns at once).
+    ///
+    /// The sleep runs in a task of its own, which does not inherit the caller's cancellation.
+    private static func sleepIgnoringCancellation(_ duration: Duration) async {
+        await Task { try? await Task.sleep(for: duration) }.value
+    }
+
+    /// Waits until the child ends (its status), `deadline` passes (nil) or, when `cancellable`, the calling task is
+    /// cancelled (nil). The waiter is resumed by the reaper thread, by a timer task, or by the cancellation handler,
+    /// whichever comes first; the others then find nothing to resume.
+    private func wait(deadline: ContinuousClock.Instant?, cancellable: Bool) async -> ExitStatus? {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiter += 1
             return state.nextWaiter
         }
+        var timer: Task<Void, Never>?
+        defer { timer?.cancel() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ExitStatus?, Never>) in
                 let resumeNow: ExitStatus?? = state.withLock { state in
                     if let status = state.status { return .some(status) }
-                    if Task.isCancelled { return .some(nil) }
+                    if cancellable, Task.isCancelled { return .some(nil) }
                     state.waiters[id] = continuation
                     return nil
                 }
-                if let resumeNow { continuation.resume(returning: resumeNow) }
+                if let resumeNow {
+                    continuation.resume(returning: resumeNow)
+                    return
+                }
+                if let deadline {
+                    // A task of its own, so that the caller's cancellation can't cut the deadline short.
+                    timer = Task { [self] in
+                        do {
+                            try await Task.sleep(until: deadline, clock: .continuous)
+                        } catch {
+                            return  // cancelled: the child ended first
+                        }
+                        resumeWaiter(id)
+                    }
+                }
             }
         } onCancel: {
-            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.resume(returning: nil)
+            if cancellable { resumeWaiter(id) }
         }
+    }
+
+    /// Resumes waiter `id` with nil if it is still waiting.
+    private func resumeWaiter(_ id: UInt64) {
+        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        waiter?.resume(returning: nil)
     }
 
     private func reap() {

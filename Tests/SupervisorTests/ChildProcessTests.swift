@@ -55,6 +55,91 @@ struct ChildProcessTests {
         #expect(ContinuousClock.now - started < .seconds(25))
     }
 
+    /// A task that is cancelled while it waits for the child stays suspended: it gets the exit status when the child
+    /// ends, and burns no CPU meanwhile.
+    @Test func waitingInACancelledTaskDoesNotSpin() async throws {
+        let executor = SingleThreadExecutor()
+        defer { executor.shutdown() }
+        let child = try ChildProcess(.init(arguments: ["sleep", "3"], environment: Self.environment))
+        let before = executor.cpuTime
+        let waiter = Task(executorPreference: executor) {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await child.waitForExit()
+        }
+        let status = await waiter.value
+        let used = executor.cpuTime - before
+        #expect(status == .exited(0))
+        // Spinning for 3 s shows up as seconds of CPU, even on a busy machine; a suspended wait uses next to none.
+        #expect(used < .milliseconds(300), "the waiting thread used \(used) of CPU in 3 s")
+    }
+
+    /// A stop requested from a cancelled task (an agent shutting down) still gives the app its grace period: one that
+    /// exits cleanly on SIGTERM is not SIGKILLed.
+    @Test func stopInACancelledTaskHonoursTheGracePeriod() async throws {
+        let directory = try TemporaryDirectory()
+        let ready = directory.file("ready")
+        let child = try ChildProcess(
+            .init(
+                arguments: ["sh", "-c", "trap 'sleep 0.3; exit 0' TERM; touch \"$0\"; sleep 30 & wait", ready],
+                environment: Self.environment))
+        try await Self.waitUntil { FileManager.default.fileExists(atPath: ready) }
+        let stopper = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await child.stop(timeout: .seconds(20))
+        }
+        #expect(await stopper.value == .exited(0))
+    }
+
+    /// Workers the app started keep its process group after it exits; stopping reaches them too, with SIGKILL at the
+    /// stop timeout for one that ignores SIGTERM.
+    @Test func stopReachesWorkersThatOutliveTheApp() async throws {
+        let directory = try TemporaryDirectory()
+        let workerFile = directory.file("worker")
+        let child = try ChildProcess(
+            .init(
+                arguments: [
+                    "sh", "-c", "sh -c 'trap \"\" TERM; echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 60' \"$0\" & wait",
+                    workerFile,
+                ], environment: Self.environment))
+        try await Self.waitUntil { FileManager.default.fileExists(atPath: workerFile) }
+        let text = try String(contentsOfFile: workerFile, encoding: .utf8)
+        let worker = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(worker, SIGKILL) }
+        #expect(Self.isRunning(worker))
+
+        let status = await child.stop(timeout: .seconds(1))
+        // The app itself ends on SIGTERM; its worker ignores SIGTERM and only the SIGKILL at the timeout ends it.
+        #expect(status == .signaled(SIGTERM, coreDumped: false))
+        let gone = await Self.eventually { !Self.isRunning(worker) }
+        #expect(gone, "worker \(worker) of the stopped app is still running")
+        #expect(!child.groupIsAlive)
+    }
+
+    /// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped by init).
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state != "Z" && state != "X"
+    }
+
+    /// Polls `condition` every 20 ms for up to 10 s; whether it became true.
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    /// Like `eventually`, but a failure to get there ends the test.
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        let reached = await eventually(condition)
+        try #require(reached, "timed out waiting for the child to get ready")
+    }
+
     @Test func exitStatusIsKeptAfterTheWait() async throws {
         let child = try ChildProcess(.init(arguments: ["sleep", "0.2"], environment: Self.environment))
         #expect(child.exitStatus == nil)
