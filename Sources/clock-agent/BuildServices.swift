@@ -33,9 +33,11 @@ func buildServices(
         transport: transport, credentials: credentials, clock: clock, endpoints: EndpointResolver(environment: environment),
         logger: logger)
     let autoscaling = AutoScalingClient(client: aws, region: identity.region)
-    identity = try await IdentityResolver.resolveGroup(
-        identity, configured: configuration.lifecycle.autoScalingGroup, metadata: metadata,
-        describe: { try await autoscaling.describeAutoScalingInstances([$0]) }, logger: logger)
+    identity = try await retryingAtBoot("Auto Scaling group", logger: logger) { [identity] in
+        try await IdentityResolver.resolveGroup(
+            identity, configured: configuration.lifecycle.autoScalingGroup, metadata: metadata,
+            describe: { try await autoscaling.describeAutoScalingInstances([$0]) }, logger: logger)
+    }
     logger.info(
         "instance identity",
         metadata: [
@@ -86,15 +88,25 @@ func buildServices(
 private func resolveIdentity(metadata: MetadataClient?, environment: Environment, logger: Logger) async throws
     -> InstanceIdentity
 {
+    try await retryingAtBoot("instance identity", logger: logger) {
+        try await IdentityResolver.resolveInstance(metadata: metadata, regionOverride: environment.region)
+    }
+}
+
+/// Runs a start-up lookup, retrying transient failures (a metadata service that answers late, a throttled
+/// DescribeAutoScalingInstances) for a minute before giving up.
+private func retryingAtBoot<T>(_ what: String, logger: Logger, _ lookup: () async throws -> T) async throws -> T {
     let deadline = ContinuousClock.now.advanced(by: .seconds(60))
     var attempt = 0
     while true {
         do {
-            return try await IdentityResolver.resolveInstance(metadata: metadata, regionOverride: environment.region)
+            return try await lookup()
         } catch {
             attempt += 1
             guard ContinuousClock.now < deadline, RetryPolicy.isRetryable(error) else { throw error }
-            logger.warning("instance identity not available yet; retrying", metadata: ["error": "\(error)", "retry.attempt": "\(attempt)"])
+            logger.warning(
+                "start-up lookup failed; retrying",
+                metadata: ["agent.lookup": "\(what)", "error": "\(error)", "retry.attempt": "\(attempt)"])
             try await Task.sleep(for: .seconds(min(attempt * 2, 10)))
         }
     }
@@ -108,8 +120,8 @@ struct AgentService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
             group.addTask {
-                try? await gracefulShutdown()
-                await agent.shutdown()
+                // Graceful shutdown (SIGTERM/SIGINT) drains; cancellation (the agent gave up) does not.
+                if (try? await gracefulShutdown()) != nil { await agent.shutdown() }
             }
             try await group.next()
             group.cancelAll()

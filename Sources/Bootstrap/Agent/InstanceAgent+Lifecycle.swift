@@ -3,27 +3,44 @@ import Logging
 import Supervisor
 
 extension InstanceAgent {
+    /// Instance metadata paths the watcher polls.
+    static let targetStatePath = "meta-data/autoscaling/target-lifecycle-state"
+    /// How long the agent waits for instance metadata to say whether the instance is in a warm pool before it
+    /// starts the app anyway.
+    static let targetStateWait: Duration = .seconds(30)
+    /// A spot interruption notice without a time: EC2 gives two minutes; finish with a margin.
+    static let spotDrainWithoutTime: Duration = .seconds(110)
+
     /// Polls instance metadata every `lifecycle.poll_interval` (with ±10 % jitter, reusing the IMDSv2 token): the
     /// target lifecycle state always, the spot notice and rebalance recommendation on spot instances only. One
-    /// small request per interval on an on-demand instance.
+    /// small request per interval on an on-demand instance. A failed read is tried again at the next poll.
     func watch(_ metadata: any MetadataReading) async {
         var detector = TransitionDetector()
-        let isSpot = (try? await metadata.get("meta-data/instance-life-cycle"))?.trimmingASCIIWhitespace() == "spot"
+        var isSpot: Bool?
         let interval = config.lifecycle.pollInterval.seconds
         while !Task.isCancelled {
             var decisions: [TransitionDetector.Decision] = []
             do {
-                let target = try await metadata.get("meta-data/autoscaling/target-lifecycle-state")?.trimmingASCIIWhitespace()
-                if let target { state.withLock { $0.targetState = target } }
+                let target = try await metadata.get(Self.targetStatePath)?.trimmingASCIIWhitespace()
+                note(target: target)
                 if let decision = detector.target(target) { decisions.append(decision) }
-                if isSpot {
-                    if let decision = detector.spot(try await metadata.get("meta-data/spot/instance-action")) { decisions.append(decision) }
+            } catch {
+                logger.debug("instance metadata poll failed", metadata: ["imds.path": "\(Self.targetStatePath)", "error": "\(error)"])
+            }
+            do {
+                if isSpot == nil {
+                    isSpot = (try await metadata.get("meta-data/instance-life-cycle"))?.trimmingASCIIWhitespace() == "spot"
+                }
+                if isSpot == true {
+                    if let decision = detector.spot(try await metadata.get("meta-data/spot/instance-action")) {
+                        decisions.append(decision)
+                    }
                     if let decision = detector.rebalance(try await metadata.get("meta-data/events/recommendations/rebalance")) {
                         decisions.append(decision)
                     }
                 }
             } catch {
-                logger.debug("instance metadata poll failed", metadata: ["error": "\(error)"])
+                logger.debug("instance metadata poll failed", metadata: ["imds.path": "meta-data/spot", "error": "\(error)"])
             }
             for decision in decisions { await act(on: decision) }
             let delay = interval * Double.random(in: 0.9...1.1)
@@ -31,127 +48,188 @@ extension InstanceAgent {
         }
     }
 
+    /// Records a polled target state; a parked warm-pool instance is woken when it reads `InService`, whatever the
+    /// watcher saw before (it may have missed the `Warmed:*` state).
+    private func note(target: String?) {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            if let target { state.targetState = target }
+            guard target == "InService", let waiter = state.warmWaiter else { return nil }
+            state.warmWaiter = nil
+            return waiter
+        }
+        targetStateKnown.fire()
+        if let waiter {
+            logger.notice("the instance left the warm pool; starting the app", metadata: ["asg.target_state": "InService"])
+            waiter.resume(returning: true)
+        }
+    }
+
+    /// The target lifecycle state, once instance metadata has answered (nil: no transition yet, or no answer within
+    /// `targetStateWait`).
+    func currentTargetState() async -> String? {
+        if !(await targetStateKnown.wait(until: .now.advanced(by: Self.targetStateWait))) {
+            logger.warning(
+                "instance metadata did not say whether the instance is in a warm pool; starting the app",
+                metadata: ["imds.path": "\(Self.targetStatePath)"])
+        }
+        return state.withLock { $0.targetState }
+    }
+
     private func act(on decision: TransitionDetector.Decision) async {
         switch decision {
         case .terminate:
             logger.notice("the instance is being terminated; draining", metadata: ["asg.target_state": "Terminated"])
+            state.withLock { $0.terminateHookWanted = true }
             await drain(
-                reason: "the Auto Scaling group is terminating the instance", hook: config.lifecycle.terminateHook,
+                reason: "the Auto Scaling group is terminating the instance",
                 deadline: .now.advanced(by: config.lifecycle.drainTimeout))
         case .spotInterruption(let action, let time):
-            var deadline = ContinuousClock.now.advanced(by: config.lifecycle.drainTimeout)
+            var deadline = ContinuousClock.now.advanced(by: min(config.lifecycle.drainTimeout, Self.spotDrainWithoutTime))
             if let time {
                 // Finish inside the notice, with a margin for the shutdown itself.
                 let left = time.secondsSinceEpoch - UTCTime.now().secondsSinceEpoch - 10
-                deadline = min(deadline, .now.advanced(by: .milliseconds(Int(max(left, 1) * 1000))))
+                deadline = min(
+                    ContinuousClock.now.advanced(by: config.lifecycle.drainTimeout),
+                    .now.advanced(by: .milliseconds(Int(max(left, 1) * 1000))))
             }
             logger.notice(
                 "spot interruption notice; draining before it",
                 metadata: ["spot.action": "\(action)", "spot.time": "\(time.map(\.iso8601) ?? "unknown")"])
-            await drain(reason: "spot interruption (\(action))", hook: nil, deadline: deadline)
+            await drain(reason: "spot interruption (\(action))", deadline: deadline)
         case .rebalanceRecommended(let noticeTime):
             logger.notice("EC2 recommends rebalancing this spot instance", metadata: ["spot.rebalance_notice": "\(noticeTime)"])
         case .enterWarmPool(let target):
-            logger.notice("the instance is going into a warm pool", metadata: ["asg.target_state": "\(target)"])
-        case .leaveWarmPool:
-            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
-                state.warm = false
-                let waiting = state.warmWaiter
-                state.warmWaiter = nil
-                return waiting
+            let supervisor = state.withLock { state -> AppSupervisor? in
+                guard state.supervising, !state.draining else { return nil }
+                state.returningToWarmPool = target
+                return state.supervisor
             }
-            logger.notice("the instance left the warm pool; starting the app", metadata: ["asg.target_state": "InService"])
-            waiter?.resume(returning: true)
+            guard let supervisor else {
+                logger.notice("the instance is going into a warm pool", metadata: ["asg.target_state": "\(target)"])
+                return
+            }
+            // Scale-in with instance reuse: stop serving; the app's last words are shipped by `returnToWarmPool`.
+            logger.notice("the instance goes back into the warm pool; stopping the app", metadata: ["asg.target_state": "\(target)"])
+            await supervisor.stopApp()
+        case .leaveWarmPool:
+            break  // `note(target:)` wakes the parked agent.
         }
     }
 
-    /// Drains, once: stop the app (its last words are captured), ship every line written before this point,
-    /// then — only now — complete the terminate hook, heartbeating it while the drain takes time. Ends at
-    /// `deadline` with what could be shipped, saying what was left.
-    func drain(reason: String, hook: String?, deadline: ContinuousClock.Instant) async {
-        let first = state.withLock { state -> Bool in
-            state.shutdownRequested = true
-            guard !state.draining else { return false }
+    /// The final drain, once: stop what runs (the bootstrap, the app — whose last words are captured), ship every
+    /// line written before this point, then — only now — complete the terminate hook if the instance is being
+    /// terminated, heartbeating it while the drain takes time. Ends at `deadline` with what could be shipped,
+    /// saying what was left. A second caller waits for the first drain.
+    func drain(reason: String, deadline: ContinuousClock.Instant) async {
+        let (first, warmWaiter) = state.withLock { state -> (Bool, CheckedContinuation<Bool, Never>?) in
+            guard !state.draining else { return (false, nil) }
             state.draining = true
             state.phase = .draining
-            return true
+            let waiter = state.warmWaiter
+            state.warmWaiter = nil
+            return (true, waiter)
         }
+        stopRequested.fire()
         guard first else {
-            await waitForDrain()
+            await drained.wait()
             return
         }
         let started = ContinuousClock.now
         context.status.stopping("draining: \(reason)")
-        logger.notice("draining", metadata: ["agent.reason": "\(reason)", "asg.hook": "\(hook ?? "none")"])
-        let (supervisor, warmWaiter) = state.withLock { state -> (AppSupervisor?, CheckedContinuation<Bool, Never>?) in
-            let waiter = state.warmWaiter
-            state.warmWaiter = nil
-            return (state.supervisor, waiter)
-        }
+        logger.notice("draining", metadata: ["agent.reason": "\(reason)"])
         warmWaiter?.resume(returning: false)
+        let hook = config.lifecycle.terminateHook
+        await withTaskGroup(of: Void.self) { group in
+            if let hook, let lifecycle = context.lifecycle {
+                group.addTask {
+                    while (try? await Task.sleep(for: Self.launchHeartbeatInterval)) != nil {
+                        if self.state.withLock({ $0.terminateHookWanted }) { await lifecycle.tryHeartbeat(hook: hook) }
+                    }
+                }
+            }
+            // The bootstrap stops at the stop request (a prepare step is stopped); wait for it so its output is
+            // on disk before the logs are drained.
+            await bootstrapFinished.wait(until: deadline)
+            await state.withLock({ $0.supervisor })?.stopApp()
+            await shipLogs(deadline: deadline, started: started)
+            group.cancelAll()
+        }
+        if let hook, let lifecycle = context.lifecycle, await isBeingTerminated() {
+            await completeTerminateHook(lifecycle, hook: hook, deadline: max(deadline, .now.advanced(by: .seconds(60))))
+        }
+        logger.notice("drained", metadata: ["drain.seconds": "\(seconds(since: started))"])
+        state.withLock { $0.phase = .stopped }
+        drained.fire()
+    }
+
+    /// Scale-in with instance reuse: the app is stopped; ship its last words and everything else, complete the
+    /// terminate hook (which holds the instance in `Warmed:Pending:Wait`), and go back to waiting in the pool.
+    func returnToWarmPool(_ target: String) async {
+        let started = ContinuousClock.now
+        let deadline = started.advanced(by: config.lifecycle.drainTimeout)
+        setPhase(.draining, "back into the warm pool (\(target)): shipping logs")
+        let hook = config.lifecycle.terminateHook
         await withTaskGroup(of: Void.self) { group in
             if let hook, let lifecycle = context.lifecycle {
                 group.addTask { await lifecycle.heartbeats(hook: hook, every: Self.launchHeartbeatInterval) }
             }
-            if let interval = context.watchdogInterval {
-                group.addTask {
-                    while (try? await Task.sleep(for: interval / 2)) != nil { self.context.status.watchdog() }
-                }
-            }
-            await supervisor?.stopApp()
-            let logs = await context.drainLogs(deadline)
-            if logs.complete {
-                logger.notice("every log line written before the drain was shipped", metadata: ["drain.seconds": "\(seconds(since: started))"])
-            } else {
-                logger.error("drain deadline reached; some log lines were not shipped", metadata: ["drain.left": "\(logs.summary)"])
-            }
+            await shipLogs(deadline: deadline, started: started)
             group.cancelAll()
         }
+        guard !stopRequested.hasFired else { return }
         if let hook, let lifecycle = context.lifecycle {
-            do {
-                let outcome = try await lifecycle.complete(
-                    hook: hook, result: .continue, deadline: max(deadline, .now.advanced(by: .seconds(60))))
-                state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) CONTINUE: \(outcome)" }
-            } catch {
-                state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) CONTINUE failed: \(error)" }
-                logger.error("completing the terminate lifecycle action failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
-            }
-        }
-        logger.notice("drained", metadata: ["drain.seconds": "\(seconds(since: started))"])
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.drained = true
-            state.phase = .stopped
-            let waiting = state.drainWaiters
-            state.drainWaiters.removeAll()
-            return waiting
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Waits until a drain has finished (returns at once if none will: only after a drain began or finished).
-    func waitForDrain() async {
-        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { state -> Bool in
-                if state.drained { return true }
-                state.drainWaiters.append(waiter)
-                return false
-            }
-            if done { waiter.resume() }
+            await completeTerminateHook(lifecycle, hook: hook, deadline: max(deadline, .now.advanced(by: .seconds(60))))
         }
     }
 
-    /// In a warm pool: the release is installed and prepared; complete the launch hook without starting the
-    /// app, then wait for the instance to be put in service. Returns false if it is drained instead.
-    func waitInWarmPool(_ target: String) async -> Bool {
+    /// Ships every line written so far, until `deadline`, and logs how it went.
+    private func shipLogs(deadline: ContinuousClock.Instant, started: ContinuousClock.Instant) async {
+        let logs = await context.drainLogs(deadline)
+        if logs.complete {
+            logger.notice(
+                "every log line written before the drain was shipped", metadata: ["drain.seconds": "\(seconds(since: started))"])
+        } else {
+            logger.error("drain deadline reached; some log lines were not shipped", metadata: ["drain.left": "\(logs.summary)"])
+        }
+    }
+
+    /// Whether the terminate hook is due: a `Terminated` target state seen by the watcher, or read now (a SIGTERM
+    /// may have come before the watcher's next poll).
+    private func isBeingTerminated() async -> Bool {
+        let known = state.withLock { state in
+            state.terminateHookWanted || state.targetState == "Terminated" || state.targetState == "Warmed:Terminated"
+        }
+        if known { return true }
+        guard let metadata = context.metadata,
+            let target = try? await metadata.get(Self.targetStatePath)?.trimmingASCIIWhitespace()
+        else { return false }
+        state.withLock { $0.targetState = target }
+        return target == "Terminated" || target == "Warmed:Terminated"
+    }
+
+    private func completeTerminateHook(_ lifecycle: LifecycleReporter, hook: String, deadline: ContinuousClock.Instant) async {
+        do {
+            let outcome = try await lifecycle.complete(hook: hook, result: .continue, deadline: deadline)
+            state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) CONTINUE: \(outcome)" }
+        } catch {
+            state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) CONTINUE failed: \(error)" }
+            logger.error("completing the terminate lifecycle action failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
+        }
+    }
+
+    /// In a warm pool: the release is installed and prepared; the app does not run. The first time, complete the
+    /// launch hook (the instance waits in `Warmed:Pending:Wait`) and tell systemd the agent is up; then wait to be
+    /// put in service. Returns false if the final drain comes first.
+    func waitInWarmPool(_ target: String, completeLaunchHook: Bool) async -> Bool {
         setPhase(.warm, "warm pool (\(target)): release ready, app not started")
-        if let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook {
-            await completeLaunch(lifecycle, hook: hook, result: .continue)
+        if completeLaunchHook, let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook {
+            _ = await completeLaunch(lifecycle, hook: hook, result: .continue)
         }
+        context.status.ready("warm pool (\(target)): release ready, app not started")
         return await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
             let outcome: Bool? = state.withLock { state in
                 if state.draining { return false }
-                if !state.warm, state.targetState == "InService" { return true }
-                state.warm = true
+                if state.targetState == "InService" { return true }
                 state.warmWaiter = waiter
                 return nil
             }

@@ -75,25 +75,56 @@ public final class InstanceAgent: Sendable {
         var launchResult: String?
         var lastLifecycleCall: String?
         var failure: String?
-        var shutdownRequested = false
-        /// A drain has begun / is finished; who waits for it.
+        /// A launch lifecycle action waits for this agent's verdict: at start, and again after the instance left a
+        /// warm pool. Launch heartbeats are sent while it does.
+        var launchActionOpen = false
+        /// The app's supervision loop is running (it pings the watchdog itself).
+        var supervising = false
+        /// The launch was abandoned: the app is stopped and stays stopped.
+        var abandoned = false
+        /// The final drain has begun.
         var draining = false
-        var drained = false
-        var drainWaiters: [CheckedContinuation<Void, Never>] = []
-        /// In a warm pool: the app waits for the instance to be put in service.
-        var warm = false
+        /// The terminate hook is to be completed once the final drain has shipped the logs.
+        var terminateHookWanted = false
+        /// Supervision was ended because the instance goes back into a warm pool (this target state).
+        var returningToWarmPool: String?
+        /// Parked in a warm pool: resumed with true when the instance is put in service, false on a drain.
         var warmWaiter: CheckedContinuation<Bool, Never>?
         /// The target lifecycle state last seen in instance metadata.
         var targetState: String?
     }
 
+    /// Why supervision ended.
+    enum SupervisionEnding {
+        /// The app was stopped for the final drain.
+        case stopped
+        /// The launch was abandoned (ABANDON accepted); the app is stopped.
+        case abandoned
+        /// The instance goes back into a warm pool (its target state); the app is stopped.
+        case returnToWarmPool(String)
+    }
+
     let context: Context
     let state = Mutex(State())
-    /// How often launch-hook heartbeats are sent while bootstrapping (the hook's heartbeat timeout is ≥ 30 s).
+    /// The final drain has begun (SIGTERM, termination, spot notice): the bootstrap stops, the app is not started.
+    let stopRequested = OneShotEvent()
+    /// The bootstrap (fetch, verify, install, prepare) is over, one way or the other.
+    let bootstrapFinished = OneShotEvent()
+    /// The final drain is over.
+    let drained = OneShotEvent()
+    /// Instance metadata answered the target lifecycle state once (a 404 counts: no transition yet).
+    let targetStateKnown = OneShotEvent()
+    /// How often lifecycle heartbeats are sent while an action waits for the agent (the hook's heartbeat timeout is
+    /// at least 30 s).
     public static let launchHeartbeatInterval: Duration = .seconds(10)
+    /// How long a lifecycle verdict is retried (throttling, outages) before the hook's DefaultResult is left to decide.
+    static let verdictDeadline: Duration = .seconds(600)
 
     /// Creates the agent.
-    public init(context: Context) { self.context = context }
+    public init(context: Context) {
+        self.context = context
+        state.withLock { $0.launchActionOpen = context.lifecycle != nil && context.configuration.lifecycle.launchHook != nil }
+    }
 
     var config: Configuration { context.configuration }
     var logger: Logger { context.logger }
@@ -112,59 +143,96 @@ public final class InstanceAgent: Sendable {
     }
 
     /// Runs until the instance is done with: bootstrap, then supervision, while watching instance metadata for a
-    /// termination, a spot interruption or a warm-pool transition (which drain). Throws only when the launch
-    /// failed without a launch hook to report it to.
+    /// termination, a spot interruption or a warm-pool transition. Throws only when the launch failed without a
+    /// launch hook to report it to.
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             if let metadata = context.metadata {
                 group.addTask { await self.watch(metadata) }
+            } else {
+                targetStateKnown.fire()
+            }
+            if let interval = context.watchdogInterval {
+                group.addTask { await self.feedWatchdog(every: interval / 2) }
+            }
+            if let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook {
+                group.addTask { await self.launchHeartbeats(lifecycle, hook: hook) }
             }
             group.addTask { try await self.live() }
-            // The watcher runs until cancelled; `live` returns once the agent is done (and any drain finished).
+            // The other tasks run until cancelled; `live` returns once the agent is done (and any drain finished).
             try await group.next()
             group.cancelAll()
         }
     }
 
-    /// Bootstrap, the warm pool if the instance is in one, then supervision until the app is stopped.
+    /// Bootstrap, then — in a warm pool — wait to be put in service, supervise, and go round again when the
+    /// instance is returned to the warm pool; until the final drain.
     private func live() async throws {
         let deadline = ContinuousClock.now.advanced(by: config.app.launchTimeout)
-        let initialTarget = try? await context.metadata?.get("meta-data/autoscaling/target-lifecycle-state")
+        let bootstrap = await bootstrapUnlessStopped(deadline: deadline)
+        bootstrapFinished.fire()
         let release: String
         let user: UserAccount?
-        do {
-            user = try resolveUser()
-            release = try await withBootstrapHeartbeats { try await self.bootstrap(deadline: deadline) }
-        } catch {
-            try await launchFailed("\(error)")
-            await waitForDrain()
+        switch bootstrap {
+        case .stopped:
+            logger.notice("bootstrap stopped: the agent is shutting down")
+            await drained.wait()
             return
+        case .failed(let reason):
+            try await launchFailed(reason)
+            await drained.wait()
+            return
+        case .ready(let path, let account):
+            release = path
+            user = account
         }
-        if let target = initialTarget?.trimmingASCIIWhitespace(), target.hasPrefix("Warmed:") {
-            let inService = await waitInWarmPool(target)
-            guard inService else {
-                await waitForDrain()
-                return
+        var firstEntry = true
+        var fromWarmPool = false
+        while !stopRequested.hasFired {
+            if let target = await currentTargetState(), target.hasPrefix("Warmed:") {
+                guard await waitInWarmPool(target, completeLaunchHook: firstEntry) else { break }
+                fromWarmPool = true
             }
+            firstEntry = false
+            if fromWarmPool {
+                // Out of the warm pool the instance waits in `Pending:Wait` on the launch hook again.
+                let hooked = context.lifecycle != nil && config.lifecycle.launchHook != nil
+                state.withLock { $0.launchActionOpen = hooked }
+                fromWarmPool = false
+            }
+            guard !stopRequested.hasFired else { break }
+            let ending = try await supervise(release: release, user: user)
+            guard case .returnToWarmPool(let target) = ending else {
+                if case .abandoned = ending { state.withLock { $0.phase = .launchFailed } }
+                break
+            }
+            await returnToWarmPool(target)
+            fromWarmPool = true
         }
-        if !state.withLock({ $0.shutdownRequested }) {
-            try await supervise(release: release, user: user)
-        }
-        await waitForDrain()
+        await drained.wait()
     }
 
-    /// SIGTERM or SIGINT (systemd stop, shutdown): drains. The terminate hook is completed only if instance
-    /// metadata says the instance is being terminated (DESIGN.md: a SIGTERM without a `Terminated` target
-    /// state drains without calling the hook).
+    /// SIGTERM or SIGINT (systemd stop, shutdown): the final drain. The terminate hook is completed only if the
+    /// instance is being terminated (DESIGN.md: a SIGTERM without a `Terminated` target state drains without
+    /// calling the hook); that is decided once the logs are shipped, so a transition seen meanwhile still counts.
     public func shutdown() async {
-        var hook: String?
-        if let metadata = context.metadata, config.lifecycle.terminateHook != nil,
-            let target = try? await metadata.get("meta-data/autoscaling/target-lifecycle-state"),
-            target.trimmingASCIIWhitespace() == "Terminated"
-        {
-            hook = config.lifecycle.terminateHook
+        await drain(reason: "stop requested (SIGTERM)", deadline: .now.advanced(by: config.lifecycle.drainTimeout))
+    }
+
+    /// Pings the systemd watchdog while the app's supervision loop isn't running (bootstrap, warm pool, after an
+    /// ABANDON, draining); while it runs, its own loop pings.
+    private func feedWatchdog(every interval: Duration) async {
+        while (try? await Task.sleep(for: interval)) != nil {
+            if !state.withLock({ $0.supervising }) { context.status.watchdog() }
         }
-        await drain(reason: "stop requested (SIGTERM)", hook: hook, deadline: .now.advanced(by: config.lifecycle.drainTimeout))
+    }
+
+    /// Keeps the launch lifecycle action alive while it waits for the verdict (bootstrap and the app's start-up).
+    private func launchHeartbeats(_ lifecycle: LifecycleReporter, hook: String) async {
+        while (try? await Task.sleep(for: Self.launchHeartbeatInterval)) != nil {
+            guard state.withLock({ $0.launchActionOpen && !$0.draining }) else { continue }
+            await lifecycle.tryHeartbeat(hook: hook)
+        }
     }
 
     // MARK: - Bootstrap
@@ -173,6 +241,42 @@ public final class InstanceAgent: Sendable {
         state.withLock { $0.phase = phase }
         context.status.status(text)
         logger.info("phase", metadata: ["agent.phase": "\(phase.rawValue)", "agent.status": "\(text)"])
+    }
+
+    /// How the bootstrap ended.
+    enum BootstrapResult: Sendable {
+        /// Installed and prepared: the release directory and the user to run the app as.
+        case ready(String, UserAccount?)
+        /// It failed; the reason.
+        case failed(String)
+        /// The final drain began first; the bootstrap was cancelled (a running prepare step is stopped).
+        case stopped
+    }
+
+    /// Runs the bootstrap until it ends or the final drain begins, whichever comes first.
+    private func bootstrapUnlessStopped(deadline: ContinuousClock.Instant) async -> BootstrapResult {
+        await withTaskGroup(of: BootstrapResult?.self) { group in
+            group.addTask {
+                do {
+                    let user = try self.resolveUser()
+                    return .ready(try await self.bootstrap(deadline: deadline), user)
+                } catch {
+                    return self.stopRequested.hasFired ? .stopped : .failed("\(error)")
+                }
+            }
+            group.addTask {
+                await self.stopRequested.wait()
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let result = next { return result }
+                // The drain began: cancel the bootstrap and wait for it to stop (its outcome no longer matters
+                // unless it had just finished).
+                group.cancelAll()
+            }
+            return .stopped
+        }
     }
 
     private func bootstrap(deadline: ContinuousClock.Instant) async throws -> String {
@@ -260,30 +364,6 @@ public final class InstanceAgent: Sendable {
         return environment
     }
 
-    /// Runs `body` while heartbeating the launch hook and pinging the watchdog.
-    private func withBootstrapHeartbeats<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            if let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook {
-                group.addTask {
-                    await lifecycle.heartbeats(hook: hook, every: Self.launchHeartbeatInterval)
-                    return nil
-                }
-            }
-            if let interval = context.watchdogInterval {
-                group.addTask {
-                    while (try? await Task.sleep(for: interval / 2)) != nil { self.context.status.watchdog() }
-                    return nil
-                }
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
-        }
-    }
-
     // MARK: - Launch verdict
 
     private func launchFailed(_ reason: String) async throws {
@@ -296,27 +376,37 @@ public final class InstanceAgent: Sendable {
         guard let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook else {
             throw BootstrapError(step: .app, message: "launch failed and no launch hook is configured: \(reason)", isPermanent: true)
         }
-        await completeLaunch(lifecycle, hook: hook, result: .abandon)
+        _ = await completeLaunch(lifecycle, hook: hook, result: .abandon)
         // Stay up so the reason reaches CloudWatch; the group terminates the instance (which drains).
     }
 
-    func completeLaunch(_ lifecycle: LifecycleReporter, hook: String, result: AutoScalingClient.LifecycleActionResult) async {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(600))
+    /// Completes the launch action with `result` (retrying until `verdictDeadline`); nil when it could not be done.
+    func completeLaunch(
+        _ lifecycle: LifecycleReporter, hook: String, result: AutoScalingClient.LifecycleActionResult
+    ) async -> LifecycleReporter.Outcome? {
+        state.withLock { $0.launchActionOpen = false }
         do {
-            let outcome = try await lifecycle.complete(hook: hook, result: result, deadline: deadline)
+            let outcome = try await lifecycle.complete(
+                hook: hook, result: result, deadline: .now.advanced(by: Self.verdictDeadline))
             state.withLock {
-                $0.launchResult = result.rawValue
+                switch outcome {
+                case .completed: $0.launchResult = result.rawValue
+                case .alreadyDecided(let instanceState): $0.launchResult = "already decided (\(instanceState))"
+                case .notInGroup: $0.launchResult = "not in a group"
+                }
                 $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) \(result.rawValue): \(outcome)"
             }
+            return outcome
         } catch {
             state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) \(result.rawValue) failed: \(error)" }
             logger.error("completing the launch lifecycle action failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
+            return nil
         }
     }
 
     // MARK: - Supervision
 
-    private func supervise(release: String, user: UserAccount?) async throws {
+    private func supervise(release: String, user: UserAccount?) async throws -> SupervisionEnding {
         let health = config.app.health
         let probe: any HealthProbe =
             health.url.flatMap { HTTPHealthProbe(url: $0, timeout: health.timeout, transport: context.transport) }
@@ -331,10 +421,13 @@ public final class InstanceAgent: Sendable {
                 pidFile: config.stateDirectory + "/app/app.pid"),
             settings: Self.settings(config.app), probe: probe, probeInterval: health.interval, tickInterval: tick,
             stopTimeout: config.app.stopTimeout, logger: logger, notify: { noticeSink.yield($0) })
-        let alreadyShuttingDown = state.withLock { state -> Bool in
+        let alreadyStopping = state.withLock { state -> Bool in
             state.supervisor = supervisor
-            return state.shutdownRequested
+            state.supervising = true
+            state.returningToWarmPool = nil
+            return state.draining
         }
+        defer { state.withLock { $0.supervising = false } }
         setPhase(.startingApp, "starting app: \(config.app.command.joined(separator: " "))")
         let failure = Mutex<String?>(nil)
         await withTaskGroup(of: Void.self) { group in
@@ -342,7 +435,7 @@ public final class InstanceAgent: Sendable {
                 await supervisor.run()
                 noticeSink.finish()
             }
-            if alreadyShuttingDown { group.addTask { await supervisor.stopApp() } }
+            if alreadyStopping { group.addTask { await supervisor.stopApp() } }
             for await notice in notices {
                 if let fatal = handle(notice, supervisor: supervisor, group: &group) {
                     failure.withLock { $0 = fatal }
@@ -353,7 +446,12 @@ public final class InstanceAgent: Sendable {
         if let reason = failure.withLock({ $0 }) {
             throw BootstrapError(step: .app, message: reason, isPermanent: true)
         }
-        state.withLock { $0.phase = .stopped }
+        return state.withLock { state -> SupervisionEnding in
+            if state.abandoned { return .abandoned }
+            if !state.draining, let target = state.returningToWarmPool { return .returnToWarmPool(target) }
+            state.phase = .stopped
+            return .stopped
+        }
     }
 
     static func settings(_ app: AppConfiguration) -> SupervisionMachine.Settings {
@@ -376,7 +474,7 @@ public final class InstanceAgent: Sendable {
         case .spawnFailed(let reason):
             logger.error("app could not be started", metadata: ["app.reason": "\(reason)"])
         case .exited(let status):
-            let stopping = state.withLock { $0.shutdownRequested }
+            let stopping = state.withLock { $0.draining || $0.abandoned || $0.returningToWarmPool != nil }
             if stopping {
                 logger.info("app stopped", metadata: ["app.exit": "\(status)"])
             } else {
@@ -388,13 +486,16 @@ public final class InstanceAgent: Sendable {
         case .healthy(let first):
             Gauge(label: "clock_app_healthy").record(1)
             let pid = supervisor.snapshot.pid.map(String.init) ?? "?"
-            state.withLock { $0.phase = .healthy }
+            let verdictDue = state.withLock { state -> Bool in
+                state.phase = .healthy
+                return first && state.launchActionOpen && !state.draining
+            }
             if first {
                 logger.notice("app is healthy", metadata: ["app.pid": "\(pid)"])
                 let hook = config.lifecycle.launchHook
                 group.addTask {
-                    if let lifecycle = self.context.lifecycle, let hook {
-                        await self.completeLaunch(lifecycle, hook: hook, result: .continue)
+                    if verdictDue, let lifecycle = self.context.lifecycle, let hook {
+                        _ = await self.completeLaunch(lifecycle, hook: hook, result: .continue)
                     }
                     self.context.status.ready("healthy (pid \(pid))")
                 }
@@ -404,6 +505,7 @@ public final class InstanceAgent: Sendable {
             }
         case .unhealthy(let detail):
             Gauge(label: "clock_app_healthy").record(0)
+            guard !state.withLock({ $0.draining }) else { return nil }
             setPhase(.unhealthy, "unhealthy: \(detail)")
         case .startTimedOut:
             guard !state.withLock({ $0.draining }) else { return nil }
@@ -412,11 +514,28 @@ public final class InstanceAgent: Sendable {
                 + (supervisor.snapshot.lastExit.map { "; last exit: \($0)" } ?? "")
             state.withLock { $0.failure = reason }
             logger.critical("launch failed", metadata: ["agent.reason": "\(reason)"])
-            if let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook {
-                context.status.status("launch failed: \(reason)")
-                group.addTask { await self.completeLaunch(lifecycle, hook: hook, result: .abandon) }
-            } else {
-                return reason
+            guard let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook else { return reason }
+            guard state.withLock({ $0.launchActionOpen }) else {
+                // The launch was decided before (an agent restart on a serving instance): keep supervising; a
+                // crash loop or the load balancer's health check takes it from here.
+                logger.warning("no launch action waits for a verdict; the app stays supervised", metadata: ["asg.hook": "\(hook)"])
+                return nil
+            }
+            context.status.status("launch failed: \(reason)")
+            group.addTask {
+                let outcome = await self.completeLaunch(lifecycle, hook: hook, result: .abandon)
+                guard outcome == .completed else {
+                    self.logger.warning(
+                        "ABANDON was not accepted; the app stays supervised",
+                        metadata: ["asg.hook": "\(hook)", "asg.outcome": "\(outcome.map { "\($0)" } ?? "failed")"])
+                    return
+                }
+                // The group replaces the instance: stop the app for good and keep shipping logs until then.
+                self.state.withLock {
+                    $0.abandoned = true
+                    $0.phase = .launchFailed
+                }
+                await supervisor.stopApp()
             }
         case .crashLoop(let restarts):
             Counter(label: "clock_app_crash_loops_total").increment()
@@ -430,9 +549,11 @@ public final class InstanceAgent: Sendable {
             if config.lifecycle.reportUnhealthy, let lifecycle = context.lifecycle {
                 group.addTask {
                     do {
-                        try await lifecycle.reportUnhealthy(reason: "crash loop: \(statuses)")
+                        try await lifecycle.reportUnhealthy(
+                            reason: "crash loop: \(statuses)", deadline: .now.advanced(by: Self.verdictDeadline))
                         self.state.withLock { $0.lastLifecycleCall = "SetInstanceHealth Unhealthy" }
                     } catch {
+                        self.state.withLock { $0.lastLifecycleCall = "SetInstanceHealth Unhealthy failed: \(error)" }
                         self.logger.error("marking the instance Unhealthy failed", metadata: ["error": "\(error)"])
                     }
                 }
