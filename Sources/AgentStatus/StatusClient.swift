@@ -6,7 +6,8 @@
 public enum StatusClient {
     /// `GET path` on the socket; returns the status code and body.
     /// - Throws: `StatusError` saying no agent runs when the socket is missing or nobody listens.
-    public static func get(_ path: String, socket socketPath: String, timeoutSeconds: Int = 5) throws -> (Int, [UInt8]) {
+    public static func get(_ path: String, socket socketPath: String, timeoutSeconds: Int = 5) throws -> (Int, [UInt8])
+    {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StatusError(message: "cannot create a socket", errno: errno) }
         defer { close(fd) }
@@ -15,7 +16,9 @@ public enum StatusClient {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = try StatusServer.address(socketPath)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else {
             let code = errno
@@ -28,7 +31,9 @@ public enum StatusClient {
             throw StatusError(message: "cannot connect to \(socketPath)", errno: code)
         }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: clock-agent\r\nConnection: close\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard StatusSocketIO.sendAll(request, to: fd) else {
+            throw StatusError(message: "the agent closed \(socketPath) before taking the request", errno: errno)
+        }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -29,7 +29,9 @@ public final class StatusServer: Sendable {
         unlink(path)
         let previousMask = umask(0o177)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         umask(previousMask)
         guard bound == 0, listen(fd, 16) == 0 else {
@@ -49,6 +51,8 @@ public final class StatusServer: Sendable {
         unlink(path)
     }
 
+    /// The `sockaddr_un` of a socket path.
+    /// - Throws: `StatusError` when the path doesn't fit (at most 107 bytes).
     static func address(_ path: String) throws -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -85,7 +89,11 @@ public final class StatusServer: Sendable {
             if count <= 0 { break }
             request.append(contentsOf: buffer[0..<count])
             if request.count >= 4, request.suffix(4).elementsEqual([0x0D, 0x0A, 0x0D, 0x0A]) { break }
-            if request.contains(0x0A), !request.starts(with: Array("GET".utf8)), !request.starts(with: Array("HEAD".utf8)) { break }
+            if request.contains(0x0A), !request.starts(with: Array("GET".utf8)),
+                !request.starts(with: Array("HEAD".utf8))
+            {
+                break
+            }
         }
         let line = String(decoding: request.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
         let parts = line.split(separator: " ")
@@ -97,29 +105,53 @@ public final class StatusServer: Sendable {
             (status, type, body) = (405, "text/plain", Array("only GET is supported\n".utf8))
         }
         let reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Error"
-        var response = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        var response = Array(
+            "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+                .utf8)
         response.append(contentsOf: body)
-        var offset = 0
-        while offset < response.count {
-            let written = response.withUnsafeBytes { write(connection, $0.baseAddress! + offset, $0.count - offset) }
-            if written <= 0 { return }
-            offset += written
-        }
+        StatusSocketIO.sendAll(response, to: connection)
     }
 }
 
-/// A status socket problem.
+/// A status socket problem, worded for the operator (`no clock-agent is running (nothing listens on …)`).
 public struct StatusError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, naming the socket path.
     public var message: String
+    /// The system error behind it, if any (appended to the description as `strerror` text).
     public var errno: Int32?
 
+    /// Creates an error.
     public init(message: String, errno: Int32? = nil) {
         self.message = message
         self.errno = errno
     }
 
+    /// The message and, when there is one, the system error's text.
     public var description: String {
         guard let errno else { return message }
         return "\(message): \(String(cString: strerror(errno)))"
+    }
+}
+
+/// Writes on the status socket's connections without ever raising `SIGPIPE`.
+///
+/// A peer that hangs up early (a `curl` interrupted, a `clock-agent status` killed by its timeout) makes `write(2)`
+/// raise `SIGPIPE`, whose default action ends the process: outside systemd (which sets `IgnoreSIGPIPE=yes`) that
+/// would kill the agent, or the asking command. `send(2)` with `MSG_NOSIGNAL` reports `EPIPE` instead.
+enum StatusSocketIO {
+    /// Sends every byte, retrying after `EINTR`; gives up quietly when the peer is gone or the send times out.
+    /// - Returns: whether everything was sent.
+    @discardableResult
+    static func sendAll(_ bytes: [UInt8], to fd: Int32) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes.withUnsafeBytes {
+                send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if sent < 0, errno == EINTR { continue }
+            if sent <= 0 { return false }
+            offset += sent
+        }
+        return true
     }
 }

@@ -4,25 +4,45 @@ import AgentStatus
 import ArgumentParser
 import FoundationEssentials
 
-/// `clock-agent status`.
+/// `clock-agent status`: the running agent's state, from its status socket.
 struct StatusCommand: ParsableCommand {
+    /// Name, abstract and help text.
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show the running agent's state: phase, app, log sources, lifecycle, credentials.",
         discussion: """
-            Asks the running agent over its status socket (state_dir/status.sock, owner-only). Exits 0 when an \
-            agent answered, 1 when none runs. --json prints the same report as JSON (a stable format: fields are \
-            added, never renamed).
+            Asks the running agent over its status socket (state_dir/status.sock, owner-only: run it as root) and \
+            prints the agent's phase (and why the launch failed, if it did); the instance, its zone and Auto \
+            Scaling group; the app (pid, uptime, health, restarts, last exit, release); the lifecycle hooks, the \
+            launch result, the last hook call and the target lifecycle state; the credentials (source, role, masked \
+            key id, expiry; never a secret); and each log source (events shipped, backlog, batches in flight, \
+            acknowledged positions, events rejected and dead-lettered, last error).
+
+            Exit status: 0 when the agent answered; 1 when no agent runs ("no clock-agent is running") or it could \
+            not be asked.
+
+            --json prints the same report as a JSON object with agent, identity, app, logs, lifecycle and \
+            credentials; fields are added, never renamed.
+
+            The same socket serves the metrics in the Prometheus text format:
+            curl --unix-socket /var/lib/clock-agent/status.sock http://agent/metrics
             """)
 
+    /// `--config`.
     @OptionGroup var options: ConfigOptions
 
+    /// `--json`: print the report as the agent sent it.
     @Flag(help: "Print the report as JSON.")
     var json = false
 
-    @Option(help: ArgumentHelp("The status socket (default: state_dir/status.sock from the configuration).", valueName: "path"))
+    /// `--socket`: ask this socket instead of the configuration's.
+    @Option(
+        help: ArgumentHelp(
+            "The status socket.", discussion: "Default: status.sock in the configuration's state_dir.",
+            valueName: "path"))
     var socket: String?
 
+    /// Asks the agent and prints its answer.
     func run() throws {
         let path = socket ?? Self.socketPath(configuration: options.path(environment: .process()))
         let status: Int
@@ -34,7 +54,8 @@ struct StatusCommand: ParsableCommand {
             throw ExitCode(1)
         }
         guard status == 200 else {
-            printError("clock-agent status: the agent answered HTTP \(status): \(String(decoding: body, as: UTF8.self))")
+            printError(
+                "clock-agent status: the agent answered HTTP \(status): \(String(decoding: body, as: UTF8.self))")
             throw ExitCode(1)
         }
         if json {
@@ -43,7 +64,7 @@ struct StatusCommand: ParsableCommand {
         }
         do {
             let report = try JSONDecoder().decode(StatusReport.self, from: Data(body))
-            print(StatusText.render(report), terminator: "")
+            print(report.text(), terminator: "")
         } catch {
             printError("clock-agent status: the agent's report could not be read (\(error)); try --json")
             throw ExitCode(1)
@@ -55,60 +76,5 @@ struct StatusCommand: ParsableCommand {
     static func socketPath(configuration path: String) -> String {
         let stateDirectory = (try? Configuration.load(path: path).stateDirectory) ?? "/var/lib/clock-agent"
         return stateDirectory + "/status.sock"
-    }
-}
-
-/// The human-readable form of a status report.
-enum StatusText {
-    static func render(_ report: StatusReport) -> String {
-        var lines: [String] = []
-        let agent = report.agent
-        lines.append("clock-agent \(agent.version) (pid \(agent.pid), up \(duration(agent.uptimeSeconds))): \(agent.phase)")
-        if let failure = agent.failure { lines.append("  failure: \(failure)") }
-        let identity = report.identity
-        lines.append(
-            "instance   \(identity.instanceID) in \(identity.availabilityZone) (\(identity.region)), group \(identity.autoScalingGroup ?? "none") (\(identity.groupFoundBy))")
-        let app = report.app
-        var appLine = "app        \(app.state)"
-        if let pid = app.pid { appLine += ", pid \(pid)" }
-        if let uptime = app.uptimeSeconds { appLine += ", up \(duration(uptime))" }
-        appLine += app.healthy ? ", healthy" : ", not healthy"
-        appLine += ", \(app.restarts) restart\(app.restarts == 1 ? "" : "s")"
-        if let exit = app.lastExit { appLine += ", last exit: \(exit)" }
-        lines.append(appLine)
-        if let release = app.release { lines.append("release    \(release)") }
-        let lifecycle = report.lifecycle
-        lines.append(
-            "lifecycle  launch hook \(lifecycle.launchHook ?? "none") (\(lifecycle.launchResult ?? "not completed")), terminate hook \(lifecycle.terminateHook ?? "none")")
-        if let target = lifecycle.targetState { lines.append("           target state \(target)") }
-        if let last = lifecycle.lastCall { lines.append("           last call: \(last)") }
-        let credentials = report.credentials
-        var credentialLine = "credentials \(credentials.source)"
-        if let role = credentials.role { credentialLine += " (role \(role))" }
-        if let key = credentials.accessKeyID { credentialLine += ", key \(key)" }
-        if let expiration = credentials.expiration { credentialLine += ", expires \(expiration)" }
-        lines.append(credentialLine)
-        if let error = credentials.lastError { lines.append("           last refresh error: \(error)") }
-        lines.append("logs")
-        for source in report.logs {
-            lines.append(
-                "  \(source.name) -> \(source.stream): \(source.eventsShipped) events shipped, backlog \(source.backlogBytes) bytes, \(source.batchesInFlight) in flight")
-            let rejected = source.rejectedTooOld + source.rejectedTooNew + source.rejectedExpired
-            if rejected > 0 || source.deadLettered > 0 {
-                lines.append(
-                    "    rejected \(rejected) (too old \(source.rejectedTooOld), too new \(source.rejectedTooNew), expired \(source.rejectedExpired)); dead-lettered \(source.deadLettered)")
-            }
-            if source.lostBytes > 0 { lines.append("    lost \(source.lostBytes) bytes (see the agent's log)") }
-            for position in source.acknowledged { lines.append("    acknowledged \(position)") }
-            if let error = source.lastError { lines.append("    last error: \(error)") }
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    static func duration(_ seconds: Int) -> String {
-        if seconds < 60 { return "\(seconds)s" }
-        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
-        if seconds < 86_400 { return "\(seconds / 3600)h\(seconds % 3600 / 60)m" }
-        return "\(seconds / 86_400)d\(seconds % 86_400 / 3600)h"
     }
 }

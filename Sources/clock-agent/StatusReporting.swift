@@ -13,17 +13,24 @@ import Prometheus
 
 /// Assembles the status report from the running parts (all readable without waiting).
 struct StatusAssembler: Sendable {
+    /// The configuration the agent runs with (hook names).
     let configuration: Configuration
+    /// Who the instance is.
     let identity: InstanceIdentity
+    /// The bootstrap, supervision and lifecycle state.
     let agent: InstanceAgent
+    /// The log sources' statistics.
     let shipper: LogShipper
+    /// The credentials in use (their snapshot holds no secret).
     let credentials: any CredentialsProvider
+    /// When the agent started.
     let startedAt: UTCTime
     /// Where swift-metrics counters are collected (the Prometheus text on `/metrics`).
     let registry: PrometheusCollectorRegistry
 
     private var credentialsExpiry: Metrics.Gauge { Metrics.Gauge(label: "clock_credentials_expiry_seconds") }
 
+    /// The report as of now.
     func report() -> StatusReport {
         let now = UTCTime.now()
         let snapshot = agent.snapshot
@@ -40,31 +47,37 @@ struct StatusAssembler: Sendable {
             app: .init(
                 release: snapshot.release, state: app?.phase.rawValue ?? "not started", pid: app?.pid,
                 startedAt: app?.startedAt?.iso8601,
-                uptimeSeconds: app?.pid == nil ? nil : app?.startedAt.map { Int(now.secondsSinceEpoch - $0.secondsSinceEpoch) },
+                uptimeSeconds: app?.pid == nil
+                    ? nil : app?.startedAt.map { Int(now.secondsSinceEpoch - $0.secondsSinceEpoch) },
                 healthy: app?.healthy ?? false, restarts: app?.restarts ?? 0, lastExit: app?.lastExit),
             logs: shipper.stats.map { stats in
                 .init(
-                    name: stats.source, stream: stats.stream, eventsShipped: stats.eventsShipped, bytesShipped: stats.bytesShipped,
-                    rejectedTooOld: stats.rejectedTooOld, rejectedTooNew: stats.rejectedTooNew, rejectedExpired: stats.rejectedExpired,
+                    name: stats.source, stream: stats.stream, eventsShipped: stats.eventsShipped,
+                    bytesShipped: stats.bytesShipped,
+                    rejectedTooOld: stats.rejectedTooOld, rejectedTooNew: stats.rejectedTooNew,
+                    rejectedExpired: stats.rejectedExpired,
                     deadLettered: stats.deadLettered, sanitised: stats.sanitised, truncated: stats.truncated,
                     batchesInFlight: stats.inFlight, backlogBytes: stats.backlogBytes, lostBytes: stats.lostBytes,
                     acknowledged: stats.positions, lastError: stats.lastError)
             },
             lifecycle: .init(
                 launchHook: configuration.lifecycle.launchHook, terminateHook: configuration.lifecycle.terminateHook,
-                launchResult: snapshot.launchResult, lastCall: snapshot.lastLifecycleCall, targetState: snapshot.targetState),
+                launchResult: snapshot.launchResult, lastCall: snapshot.lastLifecycleCall,
+                targetState: snapshot.targetState),
             credentials: .init(
                 source: credential.source, role: credential.role, accessKeyID: credential.maskedAccessKeyID,
                 expiration: credential.expiration?.iso8601, lastError: credential.lastError))
     }
 
-    /// The status socket's handler.
+    /// The status socket's handler: `/status` (JSON), `/metrics` (Prometheus text), 404 otherwise.
     func handle(_ path: String) -> (status: Int, contentType: String, body: [UInt8]) {
         switch path {
         case "/status":
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            guard let data = try? encoder.encode(report()) else { return (500, "text/plain", Array("cannot encode\n".utf8)) }
+            guard let data = try? encoder.encode(report()) else {
+                return (500, "text/plain", Array("cannot encode\n".utf8))
+            }
             return (200, "application/json", Array(data))
         case "/metrics":
             var buffer: [UInt8] = []

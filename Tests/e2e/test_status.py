@@ -1,6 +1,7 @@
 """`clock-agent status` against a running agent, and the Prometheus metrics on the status socket."""
 import json
 import os
+import socket
 import stat
 import subprocess
 
@@ -42,8 +43,16 @@ def test_status_and_metrics_of_a_running_agent(workdir, start_harness, agents):
 
     text = run_status(agent.config_path)
     assert text.returncode == 0
-    assert "healthy" in text.stdout and f"instance   {harness.info['instance_id']}" in text.stdout
-    assert "files -> " in text.stdout
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith("clock-agent ") and lines[0].endswith(": healthy")
+    assert f"instance    {harness.info['instance_id']} in {harness.info['az']}" in text.stdout
+    assert any(l.startswith("app         running, pid ") and ", healthy, 0 restarts" in l for l in lines)
+    assert f"lifecycle   launch hook {harness.info['launch_hook']} (CONTINUE)" in text.stdout
+    assert any(l.startswith(f"credentials instance-profile (role {harness.info['role']})") and " (in " in l
+               for l in lines)
+    assert f"  files -> {harness.info['instance_id']}/files: 25 events shipped, backlog 0 bytes" in text.stdout
+    for secret in (secrets["SecretAccessKey"], secrets["Token"], secrets["AccessKeyId"]):
+        assert secret not in text.stdout
 
     socket_path = os.path.join(workdir, "state", "status.sock")
     assert stat.S_IMODE(os.stat(socket_path).st_mode) == 0o600
@@ -56,7 +65,17 @@ def test_status_and_metrics_of_a_running_agent(workdir, start_harness, agents):
     assert any(l.startswith("clock_lifecycle_actions_completed_total") for l in lines)
     assert any(l.startswith("clock_app_healthy") and l.split()[-1] in ("1", "1.0") for l in lines)
 
+    # Clients that hang up before the answer (an interrupted curl, a killed `status`) don't hurt the agent: outside
+    # systemd nothing ignores SIGPIPE for it.
+    for _ in range(20):
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(socket_path)
+            client.sendall(b"GET /status HTTP/1.1\r\nHost: agent\r\n\r\n")
+    assert agent.proc.poll() is None, "the agent died when a status client hung up early"
+    assert run_status(agent.config_path).returncode == 0
+
     agent.stop()
     gone = run_status(agent.config_path)
     assert gone.returncode == 1
     assert "no clock-agent is running" in gone.stderr
+    assert not os.path.exists(socket_path)  # a clean stop removes the socket
