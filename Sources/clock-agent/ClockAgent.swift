@@ -1,18 +1,27 @@
 import ArgumentParser
 
-/// The `clock-agent` command line.
+/// The `clock-agent` command line: `run` for systemd, `doctor`, `status`, `config check` and `version` for people.
 @main
 struct ClockAgent: AsyncParsableCommand {
+    /// The command name, what it is for, where to start when something is wrong, and the subcommands.
     static let configuration = CommandConfiguration(
         commandName: "clock-agent",
         abstract: "Makes an EC2 instance in an Auto Scaling group a trustworthy node of the web clock service.",
         discussion: """
             clock-agent fetches the app from S3, verifies and installs it, supervises it, ships its logs to \
-            CloudWatch Logs and reports health to the Auto Scaling group through lifecycle hooks.
+            CloudWatch Logs and reports to the Auto Scaling group through lifecycle hooks. systemd runs \
+            `clock-agent run`; the other commands are for the operator.
 
-            Configuration: --config PATH, else $CLOCK_AGENT_CONFIG, else /etc/clock-agent/config.yaml.
-            AWS settings follow the AWS conventions: AWS_REGION, AWS_ENDPOINT_URL[_<SERVICE>], \
-            AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_CA_BUNDLE, HTTPS_PROXY/NO_PROXY.
+            Something wrong? Start with `clock-agent doctor` (what is broken and what to do about it), then \
+            `clock-agent status` (the running agent's state) and `journalctl -u clock-agent` (its log).
+
+            Configuration: --config PATH, else $CLOCK_AGENT_CONFIG, else /etc/clock-agent/config.yaml; \
+            `clock-agent config check` prints it with every default.
+
+            Environment (the AWS conventions): AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and \
+            AWS_SESSION_TOKEN (used instead of the instance profile), AWS_ENDPOINT_URL and \
+            AWS_ENDPOINT_URL_<S3|CLOUDWATCH_LOGS|AUTO_SCALING|STS>, AWS_EC2_METADATA_SERVICE_ENDPOINT, \
+            AWS_EC2_METADATA_DISABLED, AWS_CA_BUNDLE, HTTPS_PROXY and NO_PROXY; CLOCK_AGENT_LOG_LEVEL for `run`.
             """,
         version: BuildInfo.version,
         subcommands: [RunCommand.self, DoctorCommand.self, StatusCommand.self, ConfigCommand.self, VersionCommand.self]

@@ -10,20 +10,37 @@ import SystemdSupport
 
 /// `clock-agent run`: the daemon, in the foreground.
 struct RunCommand: AsyncParsableCommand {
+    /// Name, abstract and help text.
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the agent in the foreground (systemd runs it as Type=notify).",
         discussion: """
-            Fetches, verifies and installs the app, supervises it, reports the launch verdict to the Auto Scaling \
-            group and keeps going until SIGTERM or SIGINT, which stop the app gracefully. Never forks.
-            Exit status: 0 after a clean stop; 1 for an invalid configuration; 2 when the launch failed and no \
-            launch hook is configured to report it to; 3 when the instance identity or credentials can't be found.
-            Log level: $CLOCK_AGENT_LOG_LEVEL (trace, debug, info, notice, warning, error), default info.
+            Fetches the app (app.source), verifies its SHA-256, installs it as a release, runs the prepare steps, \
+            starts and supervises the app (health probe, restarts with backoff, crash-loop detection), ships the \
+            configured logs to CloudWatch Logs and reports to the Auto Scaling group: CONTINUE on the launch hook \
+            once the app is healthy (then READY=1 to systemd), ABANDON when the launch fails, Unhealthy on a crash \
+            loop. Never forks.
+
+            SIGTERM or SIGINT, or the target lifecycle state Terminated (or a spot interruption notice) in instance \
+            metadata, start a drain: the app is stopped (app.stop_timeout), every line written until then is \
+            shipped, the checkpoints are saved, and — only when the instance is being terminated — the terminate \
+            hook is completed. lifecycle.drain_timeout bounds it.
+
+            Logs: native journald entries under systemd (journalctl -u clock-agent), text lines on stderr \
+            otherwise; the level is $CLOCK_AGENT_LOG_LEVEL (trace, debug, info, notice, warning, error; default \
+            info).
+
+            Exit status: 0 after a clean stop or drain; 1 for an invalid configuration; 2 when the launch failed \
+            and no launch hook is configured to report it to; 3 when the instance identity or credentials can't be \
+            found.
             """)
 
+    /// `--config`.
     @OptionGroup var options: ConfigOptions
 
+    /// Loads the configuration, builds the services and runs them until they stop.
     func run() async throws {
+        ignoreBrokenPipes()
         let environment = Environment.process()
         let level = environment["CLOCK_AGENT_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
         AgentLogging.bootstrap(journalStream: environment["JOURNAL_STREAM"], level: level)
@@ -39,7 +56,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         logger.info(
             "clock-agent starting",
-            metadata: ["agent.version": "\(BuildInfo.version)", "agent.commit": "\(BuildInfo.commit)", "config.path": "\(path)"])
+            metadata: [
+                "agent.version": "\(BuildInfo.version)", "agent.commit": "\(BuildInfo.commit)",
+                "config.path": "\(path)",
+            ])
         let services: AgentServices
         do {
             let registry = PrometheusCollectorRegistry()
