@@ -1,5 +1,6 @@
 import AWSCore
 import AgentConfig
+import AgentStatus
 import Foundation
 import TestSupport
 import Testing
@@ -452,5 +453,89 @@ struct FakeSystemd: SystemdProbing {
             Issue.record("expected a failure, got \(outcome)")
             return
         }
+    }
+}
+
+/// `logs` from the configuration, the files on disk and the running agent's report.
+@Suite struct LogSourcesCheckTests {
+    let scratch: TemporaryDirectory
+
+    init() throws { scratch = try TemporaryDirectory() }
+
+    func configuration(_ sources: [LogSource]) -> Configuration {
+        var configuration = Configuration(app: AppConfiguration(source: .file(path: "/x.tar.gz"), command: ["app"]))
+        configuration.stateDirectory = scratch.file("state")
+        configuration.logs.sources = sources
+        return configuration
+    }
+
+    func agent(lastError: String?, backlog: Int64 = 0) -> AgentLookup {
+        let source = StatusReport.Source(
+            name: "app", stream: "i-1/app", eventsShipped: 3, bytesShipped: 30, rejectedTooOld: 0, rejectedTooNew: 0,
+            rejectedExpired: 0, deadLettered: 0, sanitised: 0, truncated: 0, batchesInFlight: 0,
+            backlogBytes: backlog, lostBytes: 0, acknowledged: [], lastError: lastError)
+        return .running(
+            StatusReport(
+                agent: .init(version: "0", pid: 1, startedAt: "", uptimeSeconds: 1, phase: "healthy", failure: nil),
+                identity: .init(
+                    instanceID: "i-1", region: "r", availabilityZone: "az", autoScalingGroup: nil, groupFoundBy: "none"),
+                app: .init(
+                    release: nil, state: "running", pid: 2, startedAt: nil, uptimeSeconds: 1, healthy: true,
+                    restarts: 0, lastExit: nil),
+                logs: [source],
+                lifecycle: .init(
+                    launchHook: nil, terminateHook: nil, launchResult: nil, lastCall: nil, targetState: nil),
+                credentials: .init(source: "environment", role: nil, accessKeyID: nil, expiration: nil, lastError: nil)
+            ))
+    }
+
+    /// A fresh log group: the first PutLogEvents is told the group is missing, and the agent creates it. Not a
+    /// problem to report (it is how the agent works), unlike any other last error.
+    @Test func theMissingGroupTheAgentCreatedIsNotAWarning() {
+        let check = LogSourcesCheck(configuration: configuration([LogSource(name: "app", kind: .app)]))
+        let created = check.run(
+            agent: agent(
+                lastError:
+                    "logs PutLogEvents failed (https://logs.us-east-1.amazonaws.com/): HTTP 400 ResourceNotFoundException: The specified log group does not exist."
+            ))
+        #expect(created.status == .ok, "\(created)")
+        #expect(created.detail.contains("app (app output), backlog 0 B, created its missing log group or stream"))
+
+        let throttled = check.run(agent: agent(lastError: "logs PutLogEvents failed: HTTP 400 ThrottlingException"))
+        #expect(throttled.status == .warn)
+        #expect(throttled.detail.hasPrefix("app: last error: logs PutLogEvents failed: HTTP 400 ThrottlingException"))
+        #expect(throttled.hint == "see `clock-agent status` and journalctl -u clock-agent")
+    }
+
+    @Test func unreadableAndMissingFilesDeadLettersAndBacklogFromCheckpoints() throws {
+        let logs = scratch.file("logs")
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        try Data(repeating: 0x41, count: 300).write(to: URL(fileURLWithPath: logs + "/a.log"))
+        try FileManager.default.createDirectory(atPath: logs + "/b.log", withIntermediateDirectories: true)
+        let inode = try #require(
+            (try FileManager.default.attributesOfItem(atPath: logs + "/a.log"))[.systemFileNumber] as? UInt64)
+        let state = scratch.file("state")
+        try FileManager.default.createDirectory(atPath: state + "/checkpoints", withIntermediateDirectories: true)
+        try Data(#"{"files": [{"path": "\#(logs)/a.log", "inode": \#(inode), "offset": 100}]}"#.utf8).write(
+            to: URL(fileURLWithPath: state + "/checkpoints/web.json"))
+        try FileManager.default.createDirectory(atPath: state + "/dead-letter", withIntermediateDirectories: true)
+        try Data("{\"reason\":\"too old\"}\n{\"reason\":\"too old\"}\n".utf8).write(
+            to: URL(fileURLWithPath: state + "/dead-letter/web.jsonl"))
+
+        let check = LogSourcesCheck(
+            configuration: configuration([
+                LogSource(name: "web", kind: .file(path: logs + "/*.log", multilineStart: nil)),
+                LogSource(name: "later", kind: .file(path: logs + "/none-yet.log", multilineStart: nil)),
+            ]))
+        let result = check.run(agent: .notRunning("no clock-agent is running"))
+        #expect(result.status == .fail)
+        #expect(result.detail.hasPrefix("web: cannot read \(logs)/b.log: not a regular file"), "\(result.detail)")
+        #expect(result.detail.contains("later: nothing matches \(logs)/none-yet.log yet"))
+        #expect(result.detail.contains("2 events in \(state)/dead-letter (web.jsonl 2)"))
+        // 300 bytes written, 100 acknowledged in the checkpoint.
+        #expect(result.detail.contains("web (\(logs)/*.log: 2 files), backlog 200 B (from checkpoints)"))
+        #expect(result.detail.contains("agent not running: backlog from checkpoints on disk"))
+        #expect(result.hint.hasPrefix("make \(logs)/b.log a readable regular file"))
+        #expect(result.hint.contains("CloudWatch refused them"))
     }
 }

@@ -80,6 +80,49 @@ struct DoctorHarnessTests {
         return report
     }
 
+    /// The text with what changes from run to run replaced: loopback ports, the scratch directory, the masked
+    /// access key id, the credentials' remaining lifetime, the measured skew and curl's connect time.
+    func normalised(_ text: String) -> String {
+        let replacements: [(String, String)] = [
+            (NSRegularExpression.escapedPattern(for: scratch.path), "<TMP>"),
+            (#"127\.0\.0\.1:\d+"#, "127.0.0.1:PORT"),
+            (#"port \d+"#, "port PORT"),
+            (#"after \d+ ms"#, "after N ms"),
+            (#"A[SK]IA\*+[A-Z0-9]{4}"#, "ASIA****"),
+            (#"expire in \d+ h \d+ min"#, "expire in 6 h"),
+            (#"within \d+ s of AWS"#, "within N s of AWS"),
+        ]
+        var result = text
+        for (pattern, template) in replacements {
+            let regex = try! NSRegularExpression(pattern: pattern)
+            result = regex.stringByReplacingMatches(
+                in: result, range: NSRange(result.startIndex..., in: result), withTemplate: template)
+        }
+        return result
+    }
+
+    /// `clock-agent doctor` on a fresh instance waiting on its launch hook, no agent running, 50 MiB free.
+    static let freshInstanceGolden = """
+        ok    config        <TMP>/config.yaml is valid
+        ok    imds          IMDSv2 token and metadata work at http://127.0.0.1:PORT (instance i-0123456789abcdef0)
+        ok    identity      i-0123456789abcdef0 in us-east-1a (us-east-1), Auto Scaling group clock-asg (found by instance metadata tag aws:autoscaling:groupName)
+        ok    credentials   instance-profile credentials of role clock-agent-role (key ASIA****), expire in 6 h; sts:GetCallerIdentity: arn:aws:sts::123456789012:assumed-role/clock-agent-role/i-0123456789abcdef0
+        ok    clock         the local clock is within N s of AWS (Date from 127.0.0.1:PORT)
+        ok    s3            s3://webclock-bucket/clock-app.tar.gz reachable (4 KiB); S3's SHA-256 matches app.sha256
+        ok    cloudwatch    created log group /clock/app with retention 30 days (as the agent would); stream i-0123456789abcdef0/doctor writable (1 test event)
+        warn  autoscaling   the launch is not complete (Pending:Wait): the agent completes the launch hook once the app is healthy; i-0123456789abcdef0 in clock-asg: Pending:Wait, Healthy; hooks clock-launch (heartbeat 300 s, global 30000 s), clock-terminate (heartbeat 300 s, global 30000 s)
+              fix: if it stays there, see `clock-agent status` and journalctl -u clock-agent
+        ok    iam           10 permissions proven by the agent's own harmless calls; not exercised: autoscaling:CompleteLifecycleAction (the instance is Pending:Wait: a call could decide the pending action)
+        fail  app           health URL fails: http://127.0.0.1:PORT/healthz: Failed to connect to 127.0.0.1 port PORT after N ms: Couldn't connect to server; agent not running: process state unknown
+              fix: the agent isn't running: start it (systemctl start clock-agent) and see journalctl -u clock-agent
+        ok    logs          app (app output); agent not running: backlog from checkpoints on disk
+        skip  systemd       not running under systemd (no /run/systemd/system)
+        fail  disk          state_dir <TMP>/state: 50 MiB free (0.5 %), 90 % of inodes free; install_dir <TMP>/install: 50 MiB free (0.5 %), 90 % of inodes free
+              fix: free space on the file system of <TMP>/state: remove old releases in <TMP>/install/releases, rotate or delete logs, or grow the volume; free space on the file system of <TMP>/install: remove old releases in <TMP>/install/releases, rotate or delete logs, or grow the volume
+        summary: 9 ok, 1 warn, 2 fail, 1 skip
+
+        """
+
     func lifecycleCalls() throws -> [[String: Any]] {
         let answer = try harness.control("GET", "/lifecycle/calls") as? [String: Any]
         return answer?["calls"] as? [[String: Any]] ?? []
@@ -127,6 +170,9 @@ struct DoctorHarnessTests {
         #expect(byName["disk"]?.status == .fail)
         #expect(byName["disk"]?.detail.contains("50 MiB free") == true)
         #expect(report.exitCode == 1)
+
+        // What the operator reads: the whole text form, with only ports, paths, times and the key id normalised.
+        #expect(normalised(report.text) == Self.freshInstanceGolden)
 
         // The one labelled event is in the doctor's stream, and retention was set on the group it created.
         let events =

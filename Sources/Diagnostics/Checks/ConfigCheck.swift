@@ -24,7 +24,7 @@ struct ConfigCheck {
                 CheckResult(
                     name: Self.name, status: .fail, detail: "cannot read \(path): \(reason)",
                     hint:
-                        "create it (see packaging/config/config.example.yaml), or pass --config PATH or set CLOCK_AGENT_CONFIG"
+                        "create it from /usr/share/clock-agent/config.example.yaml (installed by the package), or pass --config PATH or set CLOCK_AGENT_CONFIG"
                 ),
                 nil
             )

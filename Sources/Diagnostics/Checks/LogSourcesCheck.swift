@@ -56,9 +56,13 @@ struct LogSourcesCheck {
                         hint: "shipping is behind: see `clock-agent status` for the source's last error")
                 }
                 if let error = live.lastError {
-                    findings.add(
-                        .warn, "\(source.name): last error: \(error)",
-                        hint: "see `clock-agent status` and journalctl -u clock-agent")
+                    if Self.isRecoveredMissingResource(error) {
+                        text += ", created its missing log group or stream on the way"
+                    } else {
+                        findings.add(
+                            .warn, "\(source.name): last error: \(error)",
+                            hint: "see `clock-agent status` and journalctl -u clock-agent")
+                    }
                 }
                 if live.lostBytes > 0 {
                     findings.add(
@@ -90,6 +94,14 @@ struct LogSourcesCheck {
             )
         }
         return findings.result
+    }
+
+    /// Whether a source's last error is the `ResourceNotFoundException` that makes the agent create the log group
+    /// or stream: by design the agent creates them only when CloudWatch says they are missing, so a fresh group
+    /// starts with this answer. When creating them fails, the source's last error is that failure instead, and a
+    /// later failure replaces it too — so this one, as the last error, means the batch went through.
+    static func isRecoveredMissingResource(_ error: String) -> Bool {
+        error.contains("ResourceNotFoundException")
     }
 
     /// The files a path or glob matches now.
