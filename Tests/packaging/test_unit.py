@@ -120,3 +120,14 @@ def test_syscall_filter_keeps_setpriority_allowed():
     filters = unit_settings(unit_text())["Service.SystemCallFilter"]
     assert "~@resources" in filters
     assert filters.index("setpriority") > filters.index("~@resources")
+
+
+def test_journal_reader_can_read_the_boot_id():
+    """sd_journal_open() reads /proc/sys/kernel/random/boot_id: ProcSubset=pid hides it and the agent's journal
+    source fails to start (found by the real-boot test)."""
+    assert unit_settings(unit_text()).get("Service.ProcSubset", ["all"])[-1] != "pid"
+
+
+def test_unit_can_be_enabled():
+    """cloud-init runs `systemctl enable --now clock-agent.service`: the unit needs an [Install] section."""
+    assert unit_settings(unit_text())["Install.WantedBy"] == ["multi-user.target"]
