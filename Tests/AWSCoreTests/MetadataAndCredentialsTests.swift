@@ -105,8 +105,9 @@ import TestSupport
         let imds = FakeIMDS()
         imds.state.withLock { $0.expiration = clock.now().adding(3600) }
         let capture = LogCapture()
+        let transport = imds.transport()
         let metadata = MetadataClient(
-            endpoint: MetadataClientTests.endpoint, transport: imds.transport(), logger: capture.logger())
+            endpoint: MetadataClientTests.endpoint, transport: transport, logger: capture.logger())
         let provider = InstanceProfileCredentialsProvider(metadata: metadata, clock: clock, logger: capture.logger())
 
         let first = try await provider.credentials()
@@ -117,24 +118,139 @@ import TestSupport
         imds.state.withLock { $0.up = false }
         clock.advance(40 * 60)
         #expect(try await provider.credentials() == first)
+        #expect(Self.documentRequests(transport) == 1)
 
-        // 50 minutes in (10 min left): refresh is attempted, fails, and the old credentials stay in use.
+        // 50 minutes in (10 min left): the refresh starts in the background, fails, and the old credentials stay in
+        // use.
         clock.advance(10 * 60)
         #expect(try await provider.credentials() == first)
-        let snapshot = await provider.snapshot()
-        #expect(snapshot.lastError != nil)
+        #expect(await Self.eventually { provider.currentSnapshot.lastError != nil })
         #expect(capture.all.contains { $0.contains("keeping the current credentials") })
 
-        // IMDS returns with rotated credentials; after the jittered retry delay they are picked up.
+        // Within the next 5 minutes nobody asks IMDS again: the retry waits 5–15 minutes.
+        let asked = transport.sent.count
+        clock.advance(4 * 60)
+        #expect(try await provider.credentials() == first)
+        #expect(transport.sent.count == asked)
+
+        // IMDS returns with rotated credentials; once the old ones have expired and the retry is due, the next
+        // caller waits for the refresh and gets the new ones.
         imds.state.withLock {
             $0.up = true
             $0.key = "ASIASECOND000000"
             $0.expiration = clock.now().adding(3600)
         }
-        clock.advance(181)
+        clock.advance(11 * 60 + 1)
         #expect(try await provider.credentials().accessKeyID == "ASIASECOND000000")
         #expect(await provider.snapshot().lastError == nil)
         #expect(!capture.all.contains { $0.contains("SECRET-") || $0.contains("TOKEN-ASIA") })
+    }
+
+    /// With valid credentials in the refresh window, callers never wait for IMDS (here: an IMDS that answers only
+    /// when the test lets it): they get the current credentials at once while one refresh runs in the background.
+    @Test func refreshRunsInTheBackgroundWhileTheCurrentCredentialsAreValid() async throws {
+        let clock = ManualClock(UTCTime(iso8601: "2026-11-25T08:00:00Z")!)
+        let imds = FakeIMDS()
+        imds.state.withLock { $0.expiration = clock.now().adding(3600) }
+        let gate = Gate()
+        let transport = GatedTransport(imds.transport(), gate: gate)
+        let metadata = MetadataClient(
+            endpoint: MetadataClientTests.endpoint, transport: transport, logger: LogCapture().logger())
+        let provider = InstanceProfileCredentialsProvider(metadata: metadata, clock: clock, logger: LogCapture().logger())
+        gate.open()
+        let first = try await provider.credentials()
+        gate.close()
+
+        imds.state.withLock {
+            $0.key = "ASIASECOND000000"
+            $0.expiration = clock.now().adding(7200)
+        }
+        clock.advance(50 * 60)
+        let answers = await Self.withGateOpenedAfter(.seconds(10), gate) {
+            await withTaskGroup(of: Credentials?.self) { group in
+                for _ in 0..<20 { group.addTask { try? await provider.credentials() } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        #expect(!answers.opened, "callers waited for the refresh although their credentials were valid")
+        #expect(answers.value.allSatisfy { $0 == first })
+        #expect(transport.documentRequests == 2, "one refresh for all callers (after the first fetch)")
+
+        gate.open()
+        #expect(await Self.eventually { provider.currentSnapshot.expiration != first.expiration })
+        #expect(try await provider.credentials().accessKeyID == "ASIASECOND000000")
+        #expect(transport.documentRequests == 2)
+    }
+
+    /// With no valid credentials, every caller waits, and all of them on the same single fetch.
+    @Test func callersWithoutCredentialsShareOneFetch() async throws {
+        let imds = FakeIMDS()
+        imds.state.withLock { $0.expiration = UTCTime.now().adding(3600) }
+        let gate = Gate()
+        let transport = GatedTransport(imds.transport(), gate: gate)
+        let metadata = MetadataClient(
+            endpoint: MetadataClientTests.endpoint, transport: transport, logger: LogCapture().logger())
+        let provider = InstanceProfileCredentialsProvider(metadata: metadata, clock: SystemClock(), logger: LogCapture().logger())
+        let answers = await withTaskGroup(of: Credentials?.self) { group in
+            for _ in 0..<20 { group.addTask { try? await provider.credentials() } }
+            // Everyone is waiting on the one fetch before it may answer.
+            _ = await Self.eventually { transport.documentRequests == 1 }
+            try? await Task.sleep(for: .milliseconds(100))
+            gate.open()
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.count == 20)
+        #expect(answers.allSatisfy { $0?.accessKeyID == "ASIAFIRST0000000" })
+        #expect(transport.documentRequests == 1)
+    }
+
+    /// Credential-document GETs the transport has seen.
+    static func documentRequests(_ transport: FakeTransport) -> Int {
+        transport.sent.filter { $0.method == "GET" && $0.path.hasSuffix("security-credentials/clock-agent-role") }.count
+    }
+
+    /// Polls `condition` every 10 ms for up to 10 s; whether it became true.
+    static func eventually(_ condition: @Sendable () async -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        while ContinuousClock.now < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return await condition()
+    }
+
+    /// Runs `body`; if it hasn't finished after `limit`, opens the gate so it can (and reports that it had to).
+    static func withGateOpenedAfter<T: Sendable>(
+        _ limit: Duration, _ gate: Gate, _ body: @escaping @Sendable () async -> T
+    ) async -> (value: T, opened: Bool) {
+        await withTaskGroup(of: GateOutcome<T>.self) { group in
+            group.addTask { .finished(await body()) }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: limit)
+                } catch {
+                    return .stillShut
+                }
+                gate.open()
+                return .opened
+            }
+            var value: T?
+            var opened = false
+            while let outcome = await group.next() {
+                switch outcome {
+                case .finished(let result):
+                    value = result
+                    group.cancelAll()
+                case .opened:
+                    opened = true
+                case .stillShut:
+                    break
+                }
+            }
+            // `body` always finishes: the gate opens after `limit` at the latest.
+            guard let value else { preconditionFailure("body did not return") }
+            return (value, opened)
+        }
     }
 
     @Test func failureCodeIsAnErrorThatNamesTheCode() async throws {
@@ -294,4 +410,67 @@ import TestSupport
         let error = await #expect(throws: AWSError.self) { _ = try await s3.headObject(bucket: "webclock-bucket", key: "app.tgz") }
         #expect(error?.description.contains("s3:GetObject on arn:aws:s3:::webclock-bucket/app.tgz") == true)
     }
+}
+
+/// Holds requests until the test opens it.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    /// Waits until the gate is open.
+    func pass() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let passNow = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if passNow { continuation.resume() }
+        }
+    }
+
+    /// Lets every waiting and later request through.
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Holds later requests again.
+    func close() { state.withLock { $0.open = false } }
+}
+
+/// A transport whose credential-document requests wait at a gate; counts them.
+final class GatedTransport: HTTPTransport, Sendable {
+    private let inner: FakeTransport
+    private let gate: Gate
+    private let count = Mutex(0)
+
+    init(_ inner: FakeTransport, gate: Gate) {
+        self.inner = inner
+        self.gate = gate
+    }
+
+    /// Credential-document GETs so far (counted when they arrive, before the gate).
+    var documentRequests: Int { count.withLock { $0 } }
+
+    func send(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {
+        if request.method == "GET", request.path.hasSuffix("security-credentials/clock-agent-role") {
+            count.withLock { $0 += 1 }
+            await gate.pass()
+        }
+        return try await inner.send(request, sink: sink)
+    }
+}
+
+/// What a task of `withGateOpenedAfter` ended with.
+enum GateOutcome<T: Sendable>: Sendable {
+    /// The body's result.
+    case finished(T)
+    /// The time limit passed and the gate was opened.
+    case opened
+    /// The body finished first; the gate stayed shut.
+    case stillShut
 }

@@ -6,14 +6,20 @@ import Synchronization
 ///
 /// - Refresh starts 15 minutes before `Expiration` (EC2 publishes new credentials at least 5 minutes before);
 ///   until IMDS hands out a later `Expiration`, the provider asks again every minute or two.
+/// - Single flight: at most one IMDS fetch runs at a time, whoever asks. While the current credentials are valid,
+///   callers get them at once and the refresh runs in the background; only when none are valid (none yet, expired,
+///   or invalidated after AWS rejected them) do callers wait — all of them on that one refresh.
 /// - Static stability: when IMDS can't be reached at refresh time, the current credentials stay in use (AWS keeps
-///   honouring them during a metadata outage) and the refresh is retried after a jittered 1–3 minutes; a refresh
-///   failure never blocks callers that already have credentials.
+///   honouring them during a metadata outage) and the refresh is retried after a jittered 5–15 minutes.
 /// - `Code` other than `Success` is an error. See "Retrieve security credentials from instance metadata"
 ///   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html#instance-metadata-security-credentials).
 public actor InstanceProfileCredentialsProvider: CredentialsProvider {
     /// How long before expiry refreshing starts.
     public static let refreshWindow: Double = 15 * 60
+    /// After a failed refresh, when (seconds, jittered) to try again while the current credentials stay in use.
+    public static let retryAfterFailure: ClosedRange<Double> = 300...900
+    /// When IMDS still serves the credentials in use inside the refresh window, when to ask again.
+    static let retryWhileUnchanged: ClosedRange<Double> = 60...120
 
     private let metadata: MetadataClient
     private let clock: any WallClock
@@ -30,6 +36,8 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
         didSet { publish() }
     }
     private var forceRefresh = false
+    /// The refresh in flight, shared by everyone who needs it.
+    private var refresh: Task<Credentials, any Error>?
     private nonisolated let published = Mutex(CredentialsSnapshot(source: "instance-profile"))
 
     /// Creates a provider reading the role name from IMDS (or from `role` when given, like
@@ -44,18 +52,40 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
     public func credentials() async throws -> Credentials {
         let now = clock.now()
         if let cached, !forceRefresh {
-            let refreshAt = cached.expiration.map { $0.adding(-Self.refreshWindow) }
-            if let refreshAt, now < refreshAt { return cached }
-            if refreshAt == nil { return cached }
-            if let nextAttempt, now < nextAttempt { return cached }
+            let expired = cached.expiration.map { now >= $0 } ?? false
+            let retryLater = nextAttempt.map { now < $0 } ?? false
+            if !expired {
+                let due = cached.expiration.map { now >= $0.adding(-Self.refreshWindow) } ?? false
+                if due, !retryLater { startRefresh() }
+                return cached
+            }
+            // Expired, and IMDS failed a moment ago: keep using them until the retry (static stability).
+            if retryLater { return cached }
         }
+        return try await startRefresh().value
+    }
+
+    /// The refresh in flight, or a new one. It runs in a task of its own, so that no caller has to wait for it
+    /// unless it needs its result, and a caller's cancellation can't abort it for the others.
+    @discardableResult
+    private func startRefresh() -> Task<Credentials, any Error> {
+        if let refresh { return refresh }
+        let task = Task { try await self.performRefresh() }
+        refresh = task
+        return task
+    }
+
+    /// Fetches from IMDS and updates the cache; on failure keeps (and returns) the credentials in use, if any.
+    private func performRefresh() async throws -> Credentials {
+        defer { refresh = nil }
+        let now = clock.now()
         do {
             let fresh = try await fetch()
             lastError = nil
             forceRefresh = false
             if let cached, cached.expiration == fresh.expiration, cached.accessKeyID == fresh.accessKeyID {
                 // EC2 has not rotated yet; ask again shortly.
-                nextAttempt = now.adding(Double.random(in: 60...120))
+                nextAttempt = now.adding(Double.random(in: Self.retryWhileUnchanged))
                 return cached
             }
             cached = fresh
@@ -71,14 +101,15 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
             lastError = "\(error)"
             forceRefresh = false
             guard let cached else { throw error }
-            nextAttempt = now.adding(Double.random(in: 60...180))
+            let retryAt = now.adding(Double.random(in: Self.retryAfterFailure))
+            nextAttempt = retryAt
             let expired = cached.expiration.map { now >= $0 } ?? false
             logger.warning(
                 "credential refresh failed; keeping the current credentials",
                 metadata: [
                     "error": "\(error)", "aws.credentials.expired": "\(expired)",
                     "aws.credentials.expiration": "\(cached.expiration.map { $0.iso8601 } ?? "none")",
-                    "retry.at": "\(nextAttempt!.iso8601)",
+                    "retry.at": "\(retryAt.iso8601)",
                 ])
             return cached
         }
