@@ -268,10 +268,11 @@ public final class AppSupervisor: Sendable {
                 state.healthySinceStart = false
                 return state.generation
             }
-            writePidFile(child.pid)
             continuation.yield(.machine(.started(at: now)))
             notify(.started(pid: child.pid))
             group.addTask {
+                // Written before the exit is reported, so removing it on exit can't come first.
+                await self.writePidFile(child.pid)
                 let status = await child.waitForExit()
                 continuation.yield(.machine(.exited(status, at: self.now)))
             }
@@ -329,15 +330,19 @@ public final class AppSupervisor: Sendable {
 
     // MARK: - pid file and orphans
 
-    private func writePidFile(_ pid: Int32) {
-        guard let start = Self.processStartTime(pid) else { return }
-        let text = "\(pid) \(start)\n"
-        let fd = open(launch.pidFile + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        _ = text.withCString { write(fd, $0, strlen($0)) }
-        fsync(fd)
-        close(fd)
-        rename(launch.pidFile + ".tmp", launch.pidFile)
+    /// Records the app's pid and start time, on a thread of its own (fsync blocks; the cooperative pool must not).
+    private func writePidFile(_ pid: Int32) async {
+        let path = launch.pidFile
+        await DedicatedThread.run {
+            guard let start = Self.processStartTime(pid) else { return }
+            let text = "\(pid) \(start)\n"
+            let fd = open(path + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return }
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            fsync(fd)
+            close(fd)
+            rename(path + ".tmp", path)
+        }
     }
 
     private func removePidFile() { unlink(launch.pidFile) }

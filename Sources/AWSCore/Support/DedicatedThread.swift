@@ -28,4 +28,16 @@ public enum DedicatedThread {
         pthread_attr_destroy(&attributes)
         precondition(result == 0, "pthread_create failed with \(result)")
     }
+
+    /// Runs blocking work (disk I/O such as hashing, unpacking, fsync) on a new thread of its own and suspends the
+    /// calling task until it is done, so the Swift concurrency cooperative pool never blocks on it.
+    ///
+    /// The work runs to completion even if the calling task is cancelled: it is not interruptible, and its result
+    /// (a file written, a tree unpacked) must not be left half-observed. Check cancellation before or after.
+    public static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result: Result<T, E> = await withCheckedContinuation { continuation in
+            start { continuation.resume(returning: Result { () throws(E) -> T in try body() }) }
+        }
+        return try result.get()
+    }
 }
