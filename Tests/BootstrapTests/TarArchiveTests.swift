@@ -9,17 +9,18 @@ import Testing
 struct TarArchiveTests {
     // MARK: - Archives that must extract
 
-    /// The app tree every format must reproduce: path → (bytes, mode).
+    /// The app tree every format must reproduce: path → (bytes, mode). Nothing is readable by others: files are
+    /// 0640, or 0750 when the archive makes them executable.
     static let appFiles: [String: (bytes: [UInt8], mode: mode_t)] = [
-        "app/bin/run": (Array("#!/bin/sh\necho clock\n".utf8), 0o755),
-        "app/lib/data.txt": (Array("tick tock\n".utf8), 0o644),  // 0664 in the archive: group write stripped
-        "app/setuid": (Array("suid\n".utf8), 0o755),  // 06777 in the archive: setuid, setgid, g+w, o+w stripped
-        "app/empty": ([], 0o644),
-        "app/hard": (Array("tick tock\n".utf8), 0o644),
-        TarArchiveTests.longPath: (Array("long\n".utf8), 0o644),
-        "app/ünïcödé-日本.txt": (Array("ünïcödé\n".utf8), 0o644),
-        "app/ro/inside": (Array("read only\n".utf8), 0o444),
-        "app/big.bin": (TarArchiveTests.bigFile, 0o644),
+        "app/bin/run": (Array("#!/bin/sh\necho clock\n".utf8), 0o750),
+        "app/lib/data.txt": (Array("tick tock\n".utf8), 0o640),  // 0664 in the archive
+        "app/setuid": (Array("suid\n".utf8), 0o750),  // 06777 in the archive: setuid, setgid, g+w, o+rwx stripped
+        "app/empty": ([], 0o640),
+        "app/hard": (Array("tick tock\n".utf8), 0o640),
+        TarArchiveTests.longPath: (Array("long\n".utf8), 0o640),
+        "app/ünïcödé-日本.txt": (Array("ünïcödé\n".utf8), 0o640),
+        "app/ro/inside": (Array("read only\n".utf8), 0o640),  // 0444 in the archive: the owner is root anyway
+        "app/big.bin": (TarArchiveTests.bigFile, 0o640),
     ]
 
     /// A path over ustar's 100-byte name field (GNU `L`, PAX `path`, or ustar `prefix`).
@@ -43,8 +44,8 @@ struct TarArchiveTests {
             #expect(work.mode(path) == expected.mode, "\(path)")
         }
         for directory in ["app", "app/bin", "app/lib", "app/ro", "app/" + String(repeating: "d", count: 60)] {
-            // 0777 and 0555 in the archive, implicit for app/lib: always 0755.
-            #expect(work.mode(directory) == 0o755, "\(directory)")
+            // 0777 and 0555 in the archive, implicit for app/lib: always 0750.
+            #expect(work.mode(directory) == 0o750, "\(directory)")
         }
         #expect(work.symlink("app/link") == "lib/data.txt")
         #expect(work.contents("app/link") == Array("tick tock\n".utf8))
@@ -68,7 +69,8 @@ struct TarArchiveTests {
         #expect(work.contents("a.txt") == Array("a\n".utf8))
         #expect(work.contents("sub/b.txt") == Array("bee\n".utf8))
         #expect(work.contents("sub/run") == Array("#!/bin/true\n".utf8))
-        #expect(work.mode("sub/run") == 0o755)
+        #expect(work.mode("sub/run") == 0o750)
+        #expect(work.mode("sub/b.txt") == 0o640)
         #expect(work.symlink("sub/link") == "b.txt")
         #expect(work.mode("") == 0o700, "the extraction directory itself is the caller's, left alone")
     }

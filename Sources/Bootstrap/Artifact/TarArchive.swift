@@ -9,9 +9,10 @@
 /// NUL bytes; anything written through a symlink; symlinks that are absolute or resolve outside the directory;
 /// hard links to anything but a regular file extracted earlier; devices, FIFOs and other types; an entry whose
 /// name was already extracted (except a directory listed twice); archives over `TarLimits`; truncated archives,
-/// bad checksums and corrupt gzip data. Regular files keep their permission bits minus setuid, setgid, sticky and
-/// group/other write (`mode & 0o755`); directories also stay owner-writable (`| 0o700`). Nothing is chowned: the
-/// installer decides ownership. Modification times are restored.
+/// bad checksums and corrupt gzip data. Nothing extracted is readable by others (DESIGN.md: files the agent creates
+/// are not world-readable): regular files are 0640, or 0750 when the archive makes them executable; directories are
+/// 0750. Nothing is chowned: the installer decides ownership (the app's group reads the release). Modification
+/// times are restored.
 public enum TarArchive {
     /// Extracts; returns what was written. Throws `TarError` naming the entry and the problem.
     ///

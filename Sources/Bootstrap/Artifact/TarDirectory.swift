@@ -51,7 +51,7 @@ final class TarDirectory {
 
     /// A descriptor of the directory at `components` (tree node `node`), valid until the next call.
     ///
-    /// Components from index `createFrom` on do not exist yet and are made (mode 0755, as tar makes missing parents).
+    /// Components from index `createFrom` on do not exist yet and are made (with the mode of every extracted directory).
     func parent(
         node: Int, components: ArraySlice<[UInt8]>, createFrom: Int?, entry: String
     ) throws(TarError) -> Int32 {
@@ -84,7 +84,7 @@ final class TarDirectory {
                     errorNumber: number)
             }
             current = next
-            if created && fchmod(current, 0o755) != 0 {
+            if created && fchmod(current, TarExtractor.directoryMode) != 0 {
                 let number = errno
                 close(current)
                 throw TarError(

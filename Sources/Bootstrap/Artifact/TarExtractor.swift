@@ -193,6 +193,16 @@ final class TarExtractor {
         }
     }
 
+    /// The mode of an extracted file: 0640, or 0750 when the archive makes it executable for anyone. Nothing is
+    /// readable by others, nothing is writable but by the owner, and there is no setuid, setgid or sticky bit.
+    static func fileMode(_ archived: UInt32) -> mode_t {
+        archived & 0o111 != 0 ? 0o750 : 0o640
+    }
+
+    /// The mode of every extracted directory, whatever the archive says: owner rwx (so the rest of the archive and
+    /// the installer can write inside), group r-x, nothing for others.
+    static let directoryMode: mode_t = 0o750
+
     /// Counts `created` more entries against `limits.maxEntries`.
     private func count(_ created: Int, entry: TarEntry) throws(TarError) {
         entryCount += created
@@ -249,7 +259,7 @@ final class TarExtractor {
             input.consume(count)
             left -= Int64(count)
         }
-        try file.finish(mode: mode_t(entry.mode & 0o755), time: entry.time, entry: entry.display)
+        try file.finish(mode: TarExtractor.fileMode(entry.mode), time: entry.time, entry: entry.display)
         _ = tree.add(name, kind: .file, under: parent.node)
         summary.files += 1
         summary.bytes += entry.size
@@ -259,8 +269,7 @@ final class TarExtractor {
     private func extractDirectory(_ entry: TarEntry, at path: TarPath) throws(TarError) {
         // The extraction directory itself (`.`, `./`) belongs to the caller: its mode and time are left alone.
         guard let name = path.components.last else { return }
-        // Owner rwx always, so the rest of the archive (and the installer) can write inside.
-        let mode = mode_t((entry.mode & 0o755) | 0o700)
+        let mode = TarExtractor.directoryMode
         let parent = try prepareParent(of: path, entry: entry)
         if let existing = tree.child(of: parent.node, named: name) {
             guard tree.kind(existing) == .directory else {
