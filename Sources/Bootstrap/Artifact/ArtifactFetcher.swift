@@ -31,13 +31,21 @@ public struct ArtifactHead: Sendable, Equatable {
 /// Downloads the artifact into a temporary file in `state_dir/downloads/` and verifies it before anything else
 /// sees it.
 ///
-/// - S3: `GetObject` streamed to disk; a dropped connection resumes with `Range` + `If-Match` (412: the object
-///   changed, start over). Verified against the pinned `app.sha256` and against S3's `x-amz-checksum-sha256`
-///   when the object has a whole-object one (a multipart `-N` composite is not a content hash and is skipped).
+/// - S3: `GetObject` streamed to disk, with `If-Match` on the `HeadObject` answer's ETag, so a replaced object is
+///   never mixed with the one the HEAD described; a dropped connection resumes with `Range` + `If-Match`. A 412 (the
+///   object changed) starts over with a fresh HEAD; a 416 on a resume means every byte is already there. Verified
+///   against S3's `x-amz-checksum-sha256` when the object has a whole-object one (a multipart `-N` composite is not
+///   a content hash and is skipped) and against the pinned `app.sha256`.
 /// - `file://`: copied into the same temporary file first, so the source can't change under verification.
-/// - Transient errors (throttling, 5xx, timeouts, resets, IMDS briefly away) are retried with backoff until the
-///   deadline; permanent ones (no such key, access denied, checksum mismatch) fail at once.
+/// - Transient errors (throttling, 5xx, timeouts, resets, IMDS briefly away, a download whose bytes don't match
+///   S3's own checksum, a full disk) are retried with backoff until the deadline — a whole new download at most
+///   `maxDownloads` times; permanent ones (no such key, access denied, a mismatch with the pinned `app.sha256`) fail
+///   at once. `BootstrapError.isPermanent` decides.
+/// - Hashing, copying and fsync run on a thread of their own, never on the cooperative pool.
 public struct ArtifactFetcher: Sendable {
+    /// How many times a download starts from scratch (object changed, corrupt download, ...) before giving up.
+    public static let maxDownloads = 5
+
     private let s3: S3Client?
     private let downloads: String
     private let logger: Logger
@@ -58,42 +66,86 @@ public struct ArtifactFetcher: Sendable {
         return ArtifactHead(etag: info.etag, sha256: info.fullObjectSHA256Hex, size: info.objectSize)
     }
 
-    /// Downloads and verifies.
+    /// Downloads and verifies, retrying what `BootstrapError.isPermanent` says may heal.
     /// - Parameters:
     ///   - pinned: `app.sha256`, if set.
     ///   - head: the `HeadObject` answer, if already fetched.
     public func fetch(
         _ source: ArtifactSource, pinned: String?, head: ArtifactHead?, deadline: ContinuousClock.Instant
     ) async throws -> VerifiedArtifact {
-        try FileIO.makeDirectories(downloads, mode: 0o700)
-        chmod(downloads, 0o700)
+        let downloads = downloads
+        do {
+            try await DedicatedThread.run {
+                try FileIO.makeDirectories(downloads, mode: 0o700)
+                chmod(downloads, 0o700)
+            }
+        } catch {
+            throw BootstrapError(step: .fetch, message: "cannot create \(downloads)", isPermanent: false, underlying: error as? FileIO.Failure)
+        }
+        var head = head
+        var downloadsStarted = 0
+        while true {
+            downloadsStarted += 1
+            do {
+                return try await fetchOnce(source, pinned: pinned, head: head, deadline: deadline)
+            } catch let error as BootstrapError where !error.isPermanent {
+                guard downloadsStarted < Self.maxDownloads else {
+                    throw BootstrapError(
+                        step: error.step,
+                        message: "gave up after \(downloadsStarted) downloads of \(source); last error: \(error)",
+                        isPermanent: false)
+                }
+                try await backoff(after: error, attempt: downloadsStarted, operation: "download", deadline: deadline, metadata: ["app.source": "\(source)"])
+                if head != nil {
+                    // The object may have been replaced: describe it afresh, so the next GET's If-Match and the
+                    // checksum it is verified against belong to the same object.
+                    head = try await self.head(source, deadline: deadline)
+                }
+            }
+        }
+    }
+
+    /// One download from scratch and its verification.
+    private func fetchOnce(
+        _ source: ArtifactSource, pinned: String?, head: ArtifactHead?, deadline: ContinuousClock.Instant
+    ) async throws -> VerifiedArtifact {
         let partial = downloads + "/download.partial"
-        let etag: String?
+        var etag: String?
+        var published = head?.sha256
         switch source {
         case .file(let path):
-            etag = nil
-            try copyLocal(path, to: partial)
+            try await copyLocal(path, to: partial)
         case .s3(let bucket, let key):
             guard let s3 else {
                 throw BootstrapError(step: .fetch, message: "no S3 client for \(source)", isPermanent: true)
             }
-            if let pinned, let published = head?.sha256, published != pinned {
+            if let pinned, let published, published != pinned {
                 throw BootstrapError(
                     step: .verify,
                     message:
                         "checksum mismatch for \(source): S3 says the object's SHA-256 is \(published) but app.sha256 pins \(pinned); upload the pinned build or update app.sha256",
                     isPermanent: true)
             }
-            etag = try await download(s3: s3, bucket: bucket, key: key, to: partial, expectedETag: head?.etag, deadline: deadline)
+            let got = try await download(s3: s3, bucket: bucket, key: key, to: partial, expectedETag: head?.etag, deadline: deadline)
+            etag = got.etag
+            published = published ?? got.sha256
         }
 
         let actual: String
+        let size: Int64
         do {
-            actual = try FileIO.sha256(of: partial)
+            (actual, size) = try await DedicatedThread.run { (try FileIO.sha256(of: partial), FileIO.size(partial) ?? 0) }
         } catch {
             throw BootstrapError(step: .verify, message: "cannot read the download", isPermanent: false, underlying: error as? FileIO.Failure)
         }
-        let size = FileIO.size(partial) ?? 0
+        if let published, actual != published {
+            unlink(partial)
+            throw BootstrapError(
+                step: .verify,
+                message:
+                    "checksum mismatch for \(source): the download's SHA-256 is \(actual) but S3's x-amz-checksum-sha256 says \(published); the download is corrupt and was refused",
+                isPermanent: false)
+        }
         if let pinned, actual != pinned {
             unlink(partial)
             throw BootstrapError(
@@ -102,20 +154,16 @@ public struct ArtifactFetcher: Sendable {
                     "checksum mismatch for \(source): the download's SHA-256 is \(actual) but app.sha256 pins \(pinned); the artifact was refused and nothing was installed",
                 isPermanent: true)
         }
-        if let published = head?.sha256, actual != published {
-            unlink(partial)
-            throw BootstrapError(
-                step: .verify,
-                message:
-                    "checksum mismatch for \(source): the download's SHA-256 is \(actual) but S3's x-amz-checksum-sha256 says \(published); the download is corrupt and was refused",
-                isPermanent: false)
-        }
         let verified = downloads + "/\(actual).artifact"
-        guard rename(partial, verified) == 0 else {
-            throw BootstrapError(step: .fetch, message: "cannot keep the download", isPermanent: false, underlying: FileIO.fail("rename", partial))
+        do {
+            try await DedicatedThread.run {
+                guard rename(partial, verified) == 0 else { throw FileIO.fail("rename", partial) }
+                FileIO.syncDirectory(of: verified)
+            }
+        } catch {
+            throw BootstrapError(step: .fetch, message: "cannot keep the download", isPermanent: false, underlying: error as? FileIO.Failure)
         }
-        FileIO.syncDirectory(of: verified)
-        let how = pinned != nil ? "app.sha256" : (head?.sha256 != nil ? "x-amz-checksum-sha256" : "none (no pin, no S3 checksum)")
+        let how = pinned != nil ? "app.sha256" : (published != nil ? "x-amz-checksum-sha256" : "none (no pin, no S3 checksum)")
         logger.info(
             "artifact verified",
             metadata: ["app.source": "\(source)", "app.sha256": "\(actual)", "app.size": "\(size)", "app.verified_by": "\(how)"])
@@ -129,59 +177,75 @@ public struct ArtifactFetcher: Sendable {
         }
     }
 
-    private func copyLocal(_ path: String, to partial: String) throws {
-        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw BootstrapError(step: .fetch, message: "cannot create \(partial)", isPermanent: false, underlying: FileIO.fail("open", partial))
-        }
-        defer { close(fd) }
-        do {
-            try FileIO.copy(path, to: fd)
-            fsync(fd)
-        } catch let failure as FileIO.Failure {
-            throw BootstrapError(
-                step: .fetch, message: "cannot read the artifact file://\(path)", isPermanent: failure.code == ENOENT || failure.code == EACCES,
-                underlying: failure)
+    private func copyLocal(_ path: String, to partial: String) async throws {
+        try await DedicatedThread.run {
+            let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw BootstrapError(step: .fetch, message: "cannot create \(partial)", isPermanent: false, underlying: FileIO.fail("open", partial))
+            }
+            defer { close(fd) }
+            do {
+                try FileIO.copy(path, to: fd)
+                guard fsync(fd) == 0 else { throw FileIO.fail("fsync", partial) }
+            } catch let failure as FileIO.Failure {
+                throw BootstrapError(
+                    step: .fetch, message: "cannot read the artifact file://\(path)", isPermanent: failure.code == ENOENT || failure.code == EACCES,
+                    underlying: failure)
+            }
         }
     }
 
-    /// Streams the object to `partial`, resuming after dropped connections; returns the ETag it came from.
+    /// Streams the object to `partial`, resuming after dropped connections; returns the ETag it came from and the
+    /// whole-object SHA-256 a complete (200) answer carried, if any.
+    ///
+    /// Every GET carries `If-Match` once an ETag is known (from the HEAD, else from the first answer), so the bytes
+    /// all come from one version of the object. A 412 means it changed: the caller starts over with a fresh HEAD.
     private func download(
         s3: S3Client, bucket: String, key: String, to partial: String, expectedETag: String?,
         deadline: ContinuousClock.Instant
-    ) async throws -> String? {
+    ) async throws -> (etag: String?, sha256: String?) {
         let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw BootstrapError(step: .fetch, message: "cannot create \(partial)", isPermanent: false, underlying: FileIO.fail("open", partial))
         }
         defer { close(fd) }
-        var etag = expectedETag
+        let etag = expectedETag
         var attempt = 0
         while true {
             let offset = Int64(lseek(fd, 0, SEEK_END))
             do {
-                let info = try await s3.getObject(bucket: bucket, key: key, to: fd, offset: offset, ifMatch: offset > 0 ? etag : nil)
-                guard fsync(fd) == 0 else { throw FileIO.fail("fsync", partial) }
-                if let size = info.objectSize, Int64(lseek(fd, 0, SEEK_END)) != size, info.status == 206 || offset == 0 {
+                let info = try await s3.getObject(bucket: bucket, key: key, to: fd, offset: offset, ifMatch: etag)
+                if offset > 0, info.status == 200 {
+                    // The range was ignored: the whole object landed after the part already there. Start over.
+                    throw AWSError(
+                        kind: .invalidResponse, service: "s3", operation: "GetObject", httpStatus: 200,
+                        message: "the answer to a Range request was the whole object")
+                }
+                try await DedicatedThread.run { () throws(FileIO.Failure) in
+                    guard fsync(fd) == 0 else { throw FileIO.fail("fsync", partial) }
+                }
+                if let size = info.objectSize, Int64(lseek(fd, 0, SEEK_END)) != size {
                     throw AWSError(
                         kind: .transport, service: "s3", operation: "GetObject", code: "curl 18",
                         message: "the download ended early")
                 }
-                return info.etag ?? etag
+                return (info.etag ?? etag, info.status == 200 ? info.fullObjectSHA256Hex : nil)
             } catch let error as AWSError {
                 if error.httpStatus == 412 {
-                    logger.warning("the artifact changed during the download; starting over", metadata: ["s3.key": "\(key)"])
-                    ftruncate(fd, 0)
-                    etag = nil
-                    continue
+                    throw BootstrapError(
+                        step: .fetch,
+                        message: "s3://\(bucket)/\(key) changed during the download (HTTP 412 for If-Match \(etag ?? "?")); starting over",
+                        isPermanent: false)
                 }
-                if error.httpStatus == 416, offset > 0 {
-                    // Everything was already there.
-                    return etag
+                if error.httpStatus == 416, offset > 0, etag != nil {
+                    // Every byte is already there (the connection dropped after the last one).
+                    return (etag, nil)
                 }
-                if etag == nil, offset > 0 {
-                    // Without an ETag a resume can't be made safe: start over.
-                    ftruncate(fd, 0)
+                if etag == nil || error.kind == .invalidResponse {
+                    // Without an ETag a resume can't be made safe, and a mangled answer can't be resumed: start over.
+                    guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
+                        throw BootstrapError(step: .fetch, message: "cannot write the download", isPermanent: false, underlying: FileIO.fail("truncate", partial))
+                    }
                 }
                 attempt += 1
                 try await backoffOrFail(error, attempt: attempt, operation: "GetObject", deadline: deadline, metadata: [
@@ -207,13 +271,23 @@ public struct ArtifactFetcher: Sendable {
         }
     }
 
+    /// A permanent AWS error fails at once; a transient one waits out the backoff, unless that would pass the
+    /// deadline.
     private func backoffOrFail(
         _ error: AWSError, attempt: Int, operation: String, deadline: ContinuousClock.Instant, metadata: Logger.Metadata
     ) async throws {
         let transient = RetryPolicy.isRetryable(error) || error.kind == .credentials || error.kind == .metadata
+            || error.kind == .invalidResponse
         guard transient else {
             throw BootstrapError(step: .fetch, message: error.description, isPermanent: true)
         }
+        try await backoff(after: error, attempt: attempt, operation: operation, deadline: deadline, metadata: metadata)
+    }
+
+    /// Waits before retry `attempt`, or throws when that would pass the deadline.
+    private func backoff(
+        after error: any Error, attempt: Int, operation: String, deadline: ContinuousClock.Instant, metadata: Logger.Metadata
+    ) async throws {
         let delay = Duration.milliseconds(Int(retry.delay(beforeRetry: attempt) * 1000))
         guard ContinuousClock.now.advanced(by: delay) < deadline else {
             throw BootstrapError(

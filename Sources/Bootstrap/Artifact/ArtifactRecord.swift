@@ -1,3 +1,4 @@
+import AWSCore
 import AgentConfig
 
 /// Remembers which S3 object (source and ETag) the installed release came from, so a reboot with the same
@@ -18,8 +19,13 @@ struct ArtifactRecord {
     }
 
     /// Records the object an installed release came from.
+    ///
+    /// The atomic write (temp file, fsync, rename) happens on a thread of its own and nothing waits for it: the
+    /// record only spares a download at the next start, so losing it to a crash costs no more than that.
     func save(source: ArtifactSource, etag: String?, sha256: String) {
         guard let etag else { return }
-        try? FileIO.writeAtomically(path, "\(source)\n\(etag)\n\(sha256)\n")
+        let path = path
+        let text = "\(source)\n\(etag)\n\(sha256)\n"
+        DedicatedThread.start { try? FileIO.writeAtomically(path, text) }
     }
 }
