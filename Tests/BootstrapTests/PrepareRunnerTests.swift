@@ -24,18 +24,19 @@ struct PrepareRunnerTests {
         let directory = try TemporaryDirectory()
         let pids = directory.file("pids")
         let runner = Self.runner(directory)
+        // Generous: the step must have started before the deadline, even when other tests keep the machine busy.
         let error = await #expect(throws: BootstrapError.self) {
             try await runner.run(
-                steps: [["true"], Self.stubbornStep(pids)], release: directory.path, sha256: "abc",
-                deadline: .now.advanced(by: .seconds(2)))
+                steps: [Self.stubbornStep(pids)], release: directory.path, sha256: "abc",
+                deadline: .now.advanced(by: .seconds(10)))
         }
         #expect(error?.step == .prepare)
         #expect(
-            error?.message.hasPrefix("prepare step 2/2 (sh -c trap '' TERM; sleep 100") == true, "\(String(describing: error))")
+            error?.message.hasPrefix("prepare step 1/1 (sh -c trap '' TERM; sleep 100") == true, "\(String(describing: error))")
         #expect(error?.message.contains("was stopped") == true)
         #expect(error?.message.contains("did not finish within app.launch_timeout (15m)") == true)
         try await Self.expectGone(pids)
-        #expect(!runner.isPrepared(sha256: "abc", steps: [["true"], Self.stubbornStep(pids)]))
+        #expect(!runner.isPrepared(sha256: "abc", steps: [Self.stubbornStep(pids)]))
     }
 
     @Test func aStepRunningWhenTheAgentShutsDownIsStopped() async throws {

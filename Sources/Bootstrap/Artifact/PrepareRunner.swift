@@ -66,7 +66,8 @@ public struct PrepareRunner: Sendable {
         for (index, step) in steps.enumerated() {
             let label = "\(index + 1)/\(steps.count)"
             let command = step.joined(separator: " ")
-            if let reason = stopReason(deadline: deadline) {
+            if Task.isCancelled || ContinuousClock.now >= deadline {
+                let reason = Task.isCancelled ? "the agent is shutting down" : "the launch deadline has passed (\(limit))"
                 throw BootstrapError(
                     step: .prepare, message: "prepare step \(label) (\(command)) was not started: \(reason)",
                     isPermanent: !Task.isCancelled)
@@ -90,8 +91,8 @@ public struct PrepareRunner: Sendable {
                     isPermanent: true)
             }
             guard let status = await child.waitForExitOrCancellation(deadline: deadline) else {
-                let reason = stopReason(deadline: deadline) ?? "it did not finish in time"
                 let cancelled = Task.isCancelled
+                let reason = cancelled ? "the agent is shutting down" : "it did not finish within \(limit)"
                 logger.warning(
                     "stopping prepare step",
                     metadata: ["prepare.step": "\(label)", "prepare.command": "\(command)", "prepare.reason": "\(reason)"])
@@ -124,12 +125,9 @@ public struct PrepareRunner: Sendable {
         }
     }
 
-    /// Why a step must stop now, if it must: the agent is shutting down, or the launch deadline has passed.
-    private func stopReason(deadline: ContinuousClock.Instant) -> String? {
-        if Task.isCancelled { return "the agent is shutting down" }
-        guard ContinuousClock.now >= deadline else { return nil }
-        guard let launchTimeout else { return "it did not finish before the launch deadline" }
-        return "it did not finish within app.launch_timeout (\(DurationText.format(launchTimeout)))"
+    /// The limit the launch deadline comes from, as the error names it.
+    private var limit: String {
+        launchTimeout.map { "app.launch_timeout (\(DurationText.format($0)))" } ?? "the launch deadline"
     }
 
     /// The marker's content: the steps, one argv per line, NUL-separated arguments.
