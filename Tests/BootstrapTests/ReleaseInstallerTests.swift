@@ -1,3 +1,4 @@
+import AWSCore
 @testable import Bootstrap
 import Foundation
 @testable import Supervisor
@@ -9,18 +10,21 @@ import Testing
 struct ReleaseInstallerTests {
     static let sha = String(repeating: "a1", count: 32)
 
-    /// An app tree with an executable, a plain file, a read-only file and a world-writable directory, as `.tar.gz`.
-    static func archive(in directory: TemporaryDirectory) throws -> VerifiedArtifact {
+    /// An app tree with an executable, a plain file, a read-only file and a world-writable directory, as `.tar.gz`
+    /// (made on a thread of its own: `tar` must not hold up the other tests' tasks).
+    static func archive(in directory: TemporaryDirectory) async throws -> VerifiedArtifact {
         let source = directory.file("src")
-        try FileManager.default.createDirectory(atPath: source + "/sub", withIntermediateDirectories: true)
-        for (name, mode) in [("run.sh", 0o755), ("data.txt", 0o644), ("sub/ro.txt", 0o444)] {
-            _ = FileManager.default.createFile(atPath: source + "/" + name, contents: Data("\(name)\n".utf8))
-            chmod(source + "/" + name, mode_t(mode))
-        }
-        chmod(source + "/sub", 0o777)
-        chmod(source, 0o755)
         let path = directory.file("app.tar.gz")
-        try Command.run(["/usr/bin/tar", "-czf", path, "-C", source, "."], timeout: 30)
+        try await DedicatedThread.run {
+            try FileManager.default.createDirectory(atPath: source + "/sub", withIntermediateDirectories: true)
+            for (name, mode) in [("run.sh", 0o755), ("data.txt", 0o644), ("sub/ro.txt", 0o444)] {
+                _ = FileManager.default.createFile(atPath: source + "/" + name, contents: Data("\(name)\n".utf8))
+                chmod(source + "/" + name, mode_t(mode))
+            }
+            chmod(source + "/sub", 0o777)
+            chmod(source, 0o755)
+            try Command.run(["/usr/bin/tar", "-czf", path, "-C", source, "."], timeout: 30)
+        }
         return VerifiedArtifact(path: path, sha256: sha, size: 0, etag: nil)
     }
 
@@ -46,7 +50,7 @@ struct ReleaseInstallerTests {
 
     @Test func aReleaseIsNotWorldReadableAndBelongsToTheAppGroup() async throws {
         let directory = try TemporaryDirectory()
-        let artifact = try Self.archive(in: directory)
+        let artifact = try await Self.archive(in: directory)
         let group: gid_t? = getuid() == 0 ? 65534 : nil
         let release = try await Self.installer(directory, group: group).installRelease(
             artifact, isArchive: true, fileName: "app.tar.gz")
@@ -81,7 +85,7 @@ struct ReleaseInstallerTests {
         let directory = try TemporaryDirectory()
         chmod(directory.path, 0o755)
         let app = try #require(try UserAccount.lookup("nobody"))
-        let artifact = try Self.archive(in: directory)
+        let artifact = try await Self.archive(in: directory)
         let release = try await Self.installer(directory, group: app.gid).installRelease(
             artifact, isArchive: true, fileName: "app.tar.gz")
         let stranger = UserAccount(name: "stranger", uid: 64_999, gid: 64_999, home: "/")
@@ -97,7 +101,7 @@ struct ReleaseInstallerTests {
     /// A release unpacked afresh (here after pruning) is prepared again: its old marker does not count.
     @Test func aFreshUnpackDropsThePrepareMarker() async throws {
         let directory = try TemporaryDirectory()
-        let artifact = try Self.archive(in: directory)
+        let artifact = try await Self.archive(in: directory)
         var installer = Self.installer(directory, group: nil)
         let prepare = PrepareRunner(
             markers: directory.file("prepared"), outputPath: directory.file("output.log"), environment: ["PATH": "/usr/bin:/bin"],
