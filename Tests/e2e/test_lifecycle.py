@@ -234,3 +234,29 @@ def test_the_watchdog_is_fed_while_no_app_runs(workdir, start_harness, agents):
         assert len(pings) >= 3, f"{len(pings)} watchdog pings in 5 s with WatchdogSec=2s"
     finally:
         notify.close()
+
+
+def test_a_hung_prepare_step_abandons_at_the_launch_deadline(workdir, start_harness, agents):
+    harness = start_harness(app_archive(os.path.join(workdir, "clock-app.tar.gz")))
+    config = base_config(workdir, harness, free_port())
+    config["app"]["prepare"] = [["sleep", "3600"]]
+    config["app"]["launch_timeout"] = "4s"
+    agent = agents(workdir, harness, config).start()
+    wait_for(lambda: completed(harness, "clock-launch", "ABANDON"), 40, message="ABANDON at the launch deadline")
+    log = agent.log()
+    assert "launch failed" in log and "app.launch_timeout" in log, log[-3000:]
+    assert not children(agent.proc.pid), "the prepare step was stopped"
+
+
+def children(pid):
+    """Processes whose parent is `pid` (whichever thread started them)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found

@@ -216,7 +216,7 @@ public final class InstanceAgent: Sendable {
     /// instance is being terminated (DESIGN.md: a SIGTERM without a `Terminated` target state drains without
     /// calling the hook); that is decided once the logs are shipped, so a transition seen meanwhile still counts.
     public func shutdown() async {
-        await drain(reason: "stop requested (SIGTERM)", deadline: .now.advanced(by: config.lifecycle.drainTimeout))
+        await drain(reason: "stop requested (SIGTERM or SIGINT: systemctl stop, shutdown, Ctrl-C)", deadline: .now.advanced(by: config.lifecycle.drainTimeout))
     }
 
     /// Pings the systemd watchdog while the app's supervision loop isn't running (bootstrap, warm pool, after an
@@ -320,11 +320,11 @@ public final class InstanceAgent: Sendable {
 
         let prepare = PrepareRunner(
             markers: stateDirectory + "/prepared", outputPath: Self.appOutputPath(stateDirectory: stateDirectory),
-            environment: appEnvironment(user: nil), logger: logger)
+            environment: appEnvironment(user: nil), launchTimeout: config.app.launchTimeout, logger: logger)
         if !prepare.isPrepared(sha256: sha256, steps: config.app.prepare) {
             setPhase(.preparing, "preparing release \(sha256.prefix(12)) (\(config.app.prepare.count) steps)")
         }
-        try await prepare.run(steps: config.app.prepare, release: release, sha256: sha256)
+        try await prepare.run(steps: config.app.prepare, release: release, sha256: sha256, deadline: deadline)
         try installer.activate(release)
         installer.pruneReleases()
         state.withLock { $0.release = sha256 }
