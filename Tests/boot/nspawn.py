@@ -163,4 +163,9 @@ class Container:
             rc = self.proc.wait(10)
         self._console.close()
         self.proc = None
+        # nspawn leaves an empty directory per machine name when the host's /run is not a tmpfs.
+        try:
+            os.rmdir(f"/run/systemd/nspawn/propagate/{self.name}")
+        except OSError:
+            pass
         return rc
