@@ -83,20 +83,30 @@ struct ArtifactFetcherTests {
         #expect(s3.gets.map(\.range) == [nil, "bytes=\(Self.bytes.count)-"])
     }
 
-    /// A multipart upload's composite checksum (`...-N`, or type COMPOSITE) is not a hash of the object and is not
-    /// compared with one.
+    /// A multipart upload's composite checksum (`...-N`, type COMPOSITE, or just a multipart ETag `...-N` as moto
+    /// sends it) is not a hash of the object and is not compared with one.
     @Test(arguments: [
-        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", "COMPOSITE"),
-        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", nil),
-        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=", "COMPOSITE"),
-    ] as [(String, String?)])
-    func multipartChecksumsAreNotWholeObjectHashes(checksum: String, type: String?) async throws {
+        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", "COMPOSITE", 3),
+        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", nil, 3),
+        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=", "COMPOSITE", 3),
+        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=", nil, 2),
+    ] as [(String, String?, Int?)])
+    func multipartChecksumsAreNotWholeObjectHashes(checksum: String, type: String?, parts: Int?) async throws {
         let directory = try TemporaryDirectory()
         let s3 = FakeS3(Self.bytes)
-        s3.setChecksum(checksum, type: type)
+        s3.setChecksum(checksum, type: type, parts: parts)
         let artifact = try await Self.fetch(s3, pinned: SigV4Signer.sha256Hex(Self.bytes), directory: directory)
         #expect(try Self.contents(artifact) == Self.bytes)
         #expect(s3.gets.count == 1)
+    }
+
+    /// A full-object checksum of a multipart object (type FULL_OBJECT) is a hash of the object, and is compared.
+    @Test func aFullObjectChecksumOfAMultipartObjectIsCompared() async throws {
+        let directory = try TemporaryDirectory()
+        let s3 = FakeS3(Self.bytes)
+        s3.setChecksum(FakeS3.checksum(Self.replacement), type: "FULL_OBJECT", parts: 2)
+        let error = await #expect(throws: BootstrapError.self) { try await Self.fetch(s3, directory: directory) }
+        #expect(error?.description.contains("x-amz-checksum-sha256") == true, "\(String(describing: error))")
     }
 
     /// Bytes that don't match S3's own checksum are a bad download, not a bad artifact: downloaded again.

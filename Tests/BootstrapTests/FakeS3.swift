@@ -28,8 +28,10 @@ final class FakeS3: HTTPTransport, Sendable {
         /// `x-amz-checksum-sha256` as S3 sends it; nil for none.
         var checksum: String?
         var checksumType: String?
+        /// The number of parts of a multipart upload (its ETag ends in `-<parts>`); nil for a single PUT.
+        var parts: Int?
 
-        var etag: String { "\"etag-v\(version)\"" }
+        var etag: String { "\"etag-v\(version)\(parts.map { "-\($0)" } ?? "")\"" }
     }
 
     /// A request as the fake saw it.
@@ -58,11 +60,13 @@ final class FakeS3: HTTPTransport, Sendable {
         Base64.encode(Hex.decode(SigV4Signer.sha256Hex(bytes)) ?? [])
     }
 
-    /// Sets the checksum headers (e.g. a multipart composite `...-3` with type `COMPOSITE`).
-    func setChecksum(_ checksum: String?, type: String?) {
+    /// Sets the checksum headers (e.g. a multipart composite `...-3` with type `COMPOSITE`) and the number of parts
+    /// the object was uploaded in.
+    func setChecksum(_ checksum: String?, type: String?, parts: Int? = nil) {
         state.withLock {
             $0.object.checksum = checksum
             $0.object.checksumType = type
+            $0.object.parts = parts
         }
     }
 

@@ -63,7 +63,25 @@ public struct ArtifactFetcher: Sendable {
     public func head(_ source: ArtifactSource, deadline: ContinuousClock.Instant) async throws -> ArtifactHead? {
         guard case .s3(let bucket, let key) = source, let s3 else { return nil }
         let info = try await retrying("HeadObject", deadline: deadline) { try await s3.headObject(bucket: bucket, key: key) }
-        return ArtifactHead(etag: info.etag, sha256: info.fullObjectSHA256Hex, size: info.objectSize)
+        return ArtifactHead(etag: info.etag, sha256: Self.wholeObjectSHA256(info), size: info.objectSize)
+    }
+
+    /// The object's SHA-256 (hex) when S3's `x-amz-checksum-sha256` is a hash of the whole object.
+    ///
+    /// A multipart upload's SHA-256 checksum is a checksum of the parts' checksums (S3 supports full-object
+    /// checksums of multipart uploads only for the CRC algorithms), whether or not the value carries its `-N` suffix
+    /// and `x-amz-checksum-type: COMPOSITE` (moto sends neither). A multipart object is known by its ETag, which ends
+    /// in `-<parts>`. See "Checking object integrity" in the Amazon S3 User Guide.
+    static func wholeObjectSHA256(_ info: S3Client.ObjectInfo) -> String? {
+        guard let hex = info.fullObjectSHA256Hex else { return nil }
+        if info.checksumType == "FULL_OBJECT" { return hex }
+        let tag = info.etag.map { $0.filter { $0 != "\"" } } ?? ""
+        if let dash = tag.lastIndex(of: "-"), !tag[tag.index(after: dash)...].isEmpty,
+            tag[tag.index(after: dash)...].allSatisfy(\.isNumber)
+        {
+            return nil
+        }
+        return hex
     }
 
     /// Downloads and verifies, retrying what `BootstrapError.isPermanent` says may heal.
@@ -229,7 +247,7 @@ public struct ArtifactFetcher: Sendable {
                         kind: .transport, service: "s3", operation: "GetObject", code: "curl 18",
                         message: "the download ended early")
                 }
-                return (info.etag ?? etag, info.status == 200 ? info.fullObjectSHA256Hex : nil)
+                return (info.etag ?? etag, info.status == 200 ? Self.wholeObjectSHA256(info) : nil)
             } catch let error as AWSError {
                 if error.httpStatus == 412 {
                     throw BootstrapError(
