@@ -279,3 +279,60 @@ def test_secrets_never_appear_in_the_agent_output(workdir, start_harness, agents
     for secret in (secrets["SecretAccessKey"], secrets["Token"]):
         assert secret not in log
     assert credentials["AccessKeyId"] not in log, "only the masked key id may appear"
+
+
+def test_release_is_not_world_readable(workdir, start_harness, agents):
+    """DESIGN.md: files the agent creates are not world-readable — the release included (0750/0640, root's group
+    without app.user)."""
+    artifact = app_archive(os.path.join(workdir, "clock-app.tar.gz"))
+    harness = start_harness(artifact)
+    agent = agents(workdir, harness, base_config(workdir, harness, free_port())).start()
+    wait_for(lambda: completes(harness, "CONTINUE"), 30, message="CONTINUE")
+    release = os.path.join(workdir, "install", "releases", hashlib.sha256(open(artifact, "rb").read()).hexdigest())
+    modes = {}
+    for directory, names, files in os.walk(release):
+        for name in [""] + names + files:
+            path = os.path.join(directory, name)
+            info = os.lstat(path)
+            modes[os.path.relpath(path, release)] = (stat.S_IMODE(info.st_mode), info.st_gid)
+    agent.stop()
+    assert modes["."][0] == 0o750
+    assert modes["app.py"][0] == 0o750, "executable in the archive: 0750"
+    assert modes["VERSION"][0] == 0o640
+    assert all(mode & 0o007 == 0 for mode, _ in modes.values()), modes
+    if os.getuid() == 0:
+        assert all(gid == 0 for _, gid in modes.values()), "without app.user the release belongs to root's group"
+
+
+def test_multipart_artifact_with_a_composite_checksum_installs(workdir, start_harness, agents):
+    """A multipart upload's x-amz-checksum-sha256 is a checksum of part checksums ("...-N"), not of the object: it
+    must not be compared with the download's SHA-256."""
+    extra = os.urandom(6 << 20)  # incompressible: the archive needs two 5 MiB parts
+
+    def big(tar):
+        info = tarfile.TarInfo("data.bin")
+        info.size = len(extra)
+        tar.addfile(info, io.BytesIO(extra))
+
+    artifact = app_archive(os.path.join(workdir, "clock-app.tar.gz"), extra=big)
+    data = open(artifact, "rb").read()
+    harness = start_harness(artifact)
+    s3 = harness.boto3_client("s3")
+    bucket, key = harness.info["bucket"], "multipart/clock-app.tar.gz"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")
+    parts = []
+    for number, start in enumerate(range(0, len(data), 5 << 20), start=1):
+        answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=number,
+                                Body=data[start:start + (5 << 20)], ChecksumAlgorithm="SHA256")
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": answer.get("ChecksumSHA256")})
+    assert len(parts) == 2
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                 MultipartUpload={"Parts": [{k: v for k, v in p.items() if v} for p in parts]})
+    config = base_config(workdir, harness, free_port())
+    config["app"]["source"] = f"s3://{bucket}/{key}"
+    config["app"]["sha256"] = hashlib.sha256(data).hexdigest()
+    agent = agents(workdir, harness, config).start()
+    wait_for(lambda: completes(harness, "CONTINUE") or completes(harness, "ABANDON"), 60, message="a launch verdict")
+    assert completes(harness, "CONTINUE"), agent.log()[-3000:]
+    assert releases(workdir) == [hashlib.sha256(data).hexdigest()]
+    assert "checksum mismatch" not in agent.log()
