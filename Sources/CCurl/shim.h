@@ -26,6 +26,18 @@ static inline CURLcode CCurl_easy_setopt_write_callback(CURL *handle, CURLoption
     return curl_easy_setopt(handle, option, value);
 }
 
+/// Wraps `curl_easy_setopt` for `CURLOPT_READFUNCTION` (takes a `curl_read_callback`): large request bodies are
+/// read by curl from the caller's buffer in pieces instead of being copied whole (`CURLOPT_COPYPOSTFIELDS`).
+static inline CURLcode CCurl_easy_setopt_read_callback(CURL *handle, CURLoption option, curl_read_callback value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+/// Wraps `curl_easy_setopt` for `CURLOPT_SEEKFUNCTION` (takes a `curl_seek_callback`): lets curl rewind a body it
+/// reads through `CURLOPT_READFUNCTION` when it sends the request again on a fresh connection.
+static inline CURLcode CCurl_easy_setopt_seek_callback(CURL *handle, CURLoption option, curl_seek_callback value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
 /// Wraps `curl_easy_getinfo` for results of type `long` (e.g. `CURLINFO_RESPONSE_CODE`).
 /// `curl_easy_getinfo` is C-variadic too.
 static inline CURLcode CCurl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {

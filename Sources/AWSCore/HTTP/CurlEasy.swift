@@ -39,6 +39,7 @@ final class CurlEasy {
             try set(CURLOPT_LOW_SPEED_TIME, lowSpeed.seconds)
         }
         try set(CURLOPT_ERRORBUFFER, UnsafeRawPointer(transfer.errorBuffer))
+        let context = UnsafeRawPointer(Unmanaged.passUnretained(transfer).toOpaque())
 
         switch request.method {
         case "GET":
@@ -46,10 +47,10 @@ final class CurlEasy {
         case "HEAD":
             try set(CURLOPT_NOBODY, 1)
         case "POST":
-            try setBody(request.body)
+            try setBody(request.body, context: context)
         default:
             try set(CURLOPT_CUSTOMREQUEST, request.method)
-            if !request.body.isEmpty || request.method == "PUT" { try setBody(request.body) }
+            if !request.body.isEmpty || request.method == "PUT" { try setBody(request.body, context: context) }
         }
 
         // Our own headers, plus blanks that stop curl adding `Expect: 100-continue` and a default Content-Type.
@@ -60,7 +61,6 @@ final class CurlEasy {
         transfer.headerList = list
         try set(CURLOPT_HTTPHEADER, UnsafeRawPointer(list))
 
-        let context = UnsafeRawPointer(Unmanaged.passUnretained(transfer).toOpaque())
         try setCallback(CURLOPT_HEADERFUNCTION, curlHeaderCallback)
         try set(CURLOPT_HEADERDATA, context)
         try setCallback(CURLOPT_WRITEFUNCTION, curlWriteCallback)
@@ -74,15 +74,32 @@ final class CurlEasy {
         return code
     }
 
-    private func setBody(_ body: [UInt8]) throws {
-        // COPYPOSTFIELDS makes curl own a copy, so the Swift array need not outlive the call
-        // (https://curl.se/libcurl/c/CURLOPT_COPYPOSTFIELDS.html); the size must be set first.
+    /// Bodies up to this size are copied into curl (sent with the headers in one write); larger ones are read by
+    /// curl from the request itself, piece by piece, without a copy of the whole body.
+    static let copiedBodyLimit = 64 * 1024
+
+    private func setBody(_ body: [UInt8], context: UnsafeRawPointer) throws {
+        // The size first: curl sends it as Content-Length (https://curl.se/libcurl/c/CURLOPT_POSTFIELDSIZE_LARGE.html).
         try check(CCurl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "POSTFIELDSIZE")
-        try body.withUnsafeBytes { bytes in
-            let empty: StaticString = ""
-            let pointer = bytes.baseAddress ?? UnsafeRawPointer(empty.utf8Start)
-            try check(CCurl_easy_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, pointer), "COPYPOSTFIELDS")
+        guard body.count > Self.copiedBodyLimit else {
+            // COPYPOSTFIELDS makes curl own a copy, so the Swift array need not outlive the call
+            // (https://curl.se/libcurl/c/CURLOPT_COPYPOSTFIELDS.html).
+            try body.withUnsafeBytes { bytes in
+                let empty: StaticString = ""
+                let pointer = bytes.baseAddress ?? UnsafeRawPointer(empty.utf8Start)
+                try check(CCurl_easy_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, pointer), "COPYPOSTFIELDS")
+            }
+            return
         }
+        // A POST without POSTFIELDS reads its body through the read callback
+        // (https://curl.se/libcurl/c/CURLOPT_POST.html, https://curl.se/libcurl/c/CURLOPT_READFUNCTION.html); the
+        // transfer keeps the request, and so the body, alive until curl is done with it. The seek callback lets curl
+        // rewind when it resends on a fresh connection (https://curl.se/libcurl/c/CURLOPT_SEEKFUNCTION.html).
+        try set(CURLOPT_POST, 1)
+        try check(CCurl_easy_setopt_read_callback(handle, CURLOPT_READFUNCTION, curlReadCallback), "READFUNCTION")
+        try set(CURLOPT_READDATA, context)
+        try check(CCurl_easy_setopt_seek_callback(handle, CURLOPT_SEEKFUNCTION, curlSeekCallback), "SEEKFUNCTION")
+        try set(CURLOPT_SEEKDATA, context)
     }
 
     private func set(_ option: CURLoption, _ value: Int) throws {
@@ -127,4 +144,18 @@ private let curlWriteCallback: curl_write_callback = { buffer, size, count, cont
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
     return transfer.receiveBody(UnsafeRawBufferPointer(start: buffer, count: length)) ? length : 0
+}
+
+/// `CURLOPT_READFUNCTION`: the next piece of the request body (https://curl.se/libcurl/c/CURLOPT_READFUNCTION.html).
+private let curlReadCallback: curl_read_callback = { buffer, size, count, context in
+    guard let buffer, let context else { return Int(CURL_READFUNC_ABORT) }
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+    return transfer.readBody(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
+}
+
+/// `CURLOPT_SEEKFUNCTION`: back to an offset of the request body (https://curl.se/libcurl/c/CURLOPT_SEEKFUNCTION.html).
+private let curlSeekCallback: curl_seek_callback = { context, offset, origin in
+    guard let context, origin == SEEK_SET else { return Int32(CURL_SEEKFUNC_CANTSEEK) }
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+    return transfer.seekBody(to: Int(offset)) ? Int32(CURL_SEEKFUNC_OK) : Int32(CURL_SEEKFUNC_FAIL)
 }

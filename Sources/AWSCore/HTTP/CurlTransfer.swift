@@ -19,6 +19,8 @@ final class CurlTransfer: @unchecked Sendable {
     var headerList: UnsafeMutablePointer<curl_slist>?
     let errorBuffer: UnsafeMutablePointer<CChar>
 
+    /// How much of the request body curl has read (`readBody`).
+    private var uploadOffset = 0
     private var status = 0
     private var headers = HTTPHeaders()
     private var body: [UInt8] = []
@@ -59,6 +61,24 @@ final class CurlTransfer: @unchecked Sendable {
         let name = text[..<colon].lowercasedASCII()
         let value = text[text.index(after: colon)...].trimmingASCIIWhitespace()
         headers.add(name, value)
+    }
+
+    /// Copies the next bytes of the request body into curl's buffer; returns how many (0 at the end).
+    func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        request.body.withUnsafeBytes { body in
+            let count = min(buffer.count, body.count - uploadOffset)
+            guard count > 0, let source = body.baseAddress, let destination = buffer.baseAddress else { return 0 }
+            destination.copyMemory(from: source + uploadOffset, byteCount: count)
+            uploadOffset += count
+            return count
+        }
+    }
+
+    /// Rewinds (or moves) the request body to `offset`; false when it is outside the body.
+    func seekBody(to offset: Int) -> Bool {
+        guard offset >= 0, offset <= request.body.count else { return false }
+        uploadOffset = offset
+        return true
     }
 
     /// Body bytes: to the file descriptor for a 2xx answer with a descriptor sink, else to memory.

@@ -9,19 +9,19 @@ public enum Gzip {
         var status = CZlib_deflateInit2(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
         guard status == Z_OK else { throw zlibError("deflateInit2", status) }
         defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
-        let produced: Int = input.withUnsafeBytes { source in
-            output.withUnsafeMutableBytes { destination in
+        // Room for the worst case, never zero-filled: only the pages deflate writes to are touched.
+        let bound = Int(deflateBound(&stream, uLong(input.count))) + 32
+        let output = input.withUnsafeBytes { source in
+            [UInt8](unsafeUninitializedCapacity: bound) { destination, initialized in
                 stream.next_in = UnsafeMutablePointer(mutating: source.bindMemory(to: Bytef.self).baseAddress)
                 stream.avail_in = uInt(source.count)
-                stream.next_out = destination.bindMemory(to: Bytef.self).baseAddress
+                stream.next_out = destination.baseAddress
                 stream.avail_out = uInt(destination.count)
                 status = deflate(&stream, Z_FINISH)
-                return Int(stream.total_out)
+                initialized = status == Z_STREAM_END ? Int(stream.total_out) : 0
             }
         }
         guard status == Z_STREAM_END else { throw zlibError("deflate", status) }
-        output.removeSubrange(produced...)
         return output
     }
 
