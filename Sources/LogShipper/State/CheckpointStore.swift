@@ -74,8 +74,6 @@ public final class CheckpointStore: Sendable {
     func file(_ source: String) -> String { "\(directory)/\(source).json" }
 
     private func run() {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         while true {
             let (batch, stop): ([String: SourceCheckpoint], Bool) = shared.withLock { state in
                 let taken = state.dirty
@@ -97,8 +95,7 @@ public final class CheckpointStore: Sendable {
             }
             for (source, checkpoint) in batch {
                 do {
-                    let data = try encoder.encode(checkpoint)
-                    try writeAtomically(file(source), Array(data))
+                    try writeAtomically(file(source), checkpoint.encodedJSON())
                     shared.withLock { _ = $0.errors.removeValue(forKey: source) }
                 } catch {
                     shared.withLock { $0.errors[source] = "\(error)" }
