@@ -82,7 +82,8 @@ public final class LogShipper: Sendable {
                 input = .journal(
                     try JournalInput(source: source.name, units: units, directory: settings.journalDirectory, checkpoint: checkpoint, logger: logger))
             }
-            pipelines.append(Pipeline(name: source.name, stream: stream, group: settings.logs.group, input: input))
+            pipelines.append(
+                Pipeline(name: source.name, stream: stream, group: settings.logs.group, input: input, bodies: settings.maxInFlight + 1))
             logger.info("shipping a log source", metadata: ["logs.source": "\(source.name)", "cwl.group": "\(settings.logs.group)", "cwl.stream": "\(stream)"])
         }
         (batches, batchSink) = AsyncStream<OutgoingBatch>.makeStream()
@@ -115,17 +116,22 @@ public final class LogShipper: Sendable {
         loop.start()
         await withDiscardingTaskGroup { group in
             for await batch in batches {
-                group.addTask {
-                    let outcome = await self.sender.deliver(batch)
-                    self.loop.post(
-                        .delivered(
-                            source: self.sourceIndex[batch.source] ?? 0, sequence: batch.sequence, events: batch.events,
-                            bytes: batch.bytes, outcome: outcome))
-                }
+                // The task takes the batch out of the parcel, so that once it is delivered no closure context keeps
+                // its body alive: the body goes back to the reader for reuse with no other reference left.
+                let parcel = Parcel(batch)
+                group.addTask { await self.deliver(parcel.take()) }
             }
         }
         await checkpoints.flush()
         checkpoints.stop()
+    }
+
+    private func deliver(_ batch: consuming OutgoingBatch) async {
+        let outcome = await sender.deliver(batch)
+        loop.post(
+            .delivered(
+                source: sourceIndex[batch.source] ?? 0, sequence: batch.sequence, events: batch.events, bytes: batch.bytes,
+                outcome: outcome, body: batch.body))
     }
 
     /// Ships everything written so far and waits until CloudWatch accepted it and the checkpoints are on disk —

@@ -16,7 +16,11 @@ import Testing
     }
 
     static func decode(_ builder: BatchBuilder) throws -> Body {
-        try JSONDecoder().decode(Body.self, from: Data(builder.requestBody))
+        try decodeBody(builder.requestBody)
+    }
+
+    static func decodeBody(_ body: [UInt8]) throws -> Body {
+        try JSONDecoder().decode(Body.self, from: Data(body))
     }
 
     static func append(_ builder: inout BatchBuilder, _ text: String, at time: Int64 = 1_700_000_000_000, continued: Bool = false) throws(BatchBuilder.Refusal) {

@@ -1,11 +1,20 @@
 import AWSCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Builds one PutLogEvents request body while events arrive, enforcing every limit as it goes.
 ///
-/// Each event is validated, sanitised and JSON-escaped in a single pass straight into the body: invalid UTF-8
-/// and NUL become U+FFFD (CloudWatch would replace invalid bytes itself, but the batch size must be counted
-/// after the replacement), `"`/`\`/control characters are escaped, and plain ASCII runs are copied eight bytes
-/// at a time. Sizes are counted as CloudWatch counts them (UTF-8 bytes of the sanitised message + 26).
+/// Each event is validated, sanitised and JSON-escaped in a single pass straight into the body (`MessageEscaper`),
+/// and sizes are counted as CloudWatch counts them (UTF-8 bytes of the sanitised message + 26).
+///
+/// The body lives in a byte array with room to spare: events are written into it through one scoped pointer per
+/// event (no per-piece `append`), the event head `,{"timestamp":<ms>,"message":"` is formatted once per
+/// timestamp (all lines of one read share it), and `seal()` closes the JSON in place and hands the array out without
+/// copying it. The shipper gives it back after delivery (`recycle(_:)`), and the next batch is built in it, so a
+/// steady stream of batches allocates nothing and faults in no fresh pages. A body is only written to while no one
+/// else holds it (were it still shared, Swift's copy-on-write would copy it: slower, never wrong).
 public struct BatchBuilder: Sendable {
     /// Why an event was not added.
     public enum Refusal: Error, Equatable, Sendable {
@@ -20,15 +29,27 @@ public struct BatchBuilder: Sendable {
     /// The marker appended to a piece of a line that continues in the next event.
     public static let continuationMarker: [UInt8] = Array(" [clock-agent: line continues in the next event]".utf8)
 
+    /// JSON bytes an event can add besides its escaped message: `,{"timestamp":<20 digits and a sign>,"message":"`,
+    /// the longer marker and `"}`, rounded up; plus the escaper's overshoot and the closing `]}`.
+    static let eventReserve = 128 + MessageEscaper.overshoot + 2
+
+    /// The body capacity that holds any batch of plain ASCII: 1 MiB of counted bytes plus at most 10,000 event
+    /// heads of 15 JSON bytes more than the 26 CloudWatch counts, the header and the reserve, rounded up.
+    public static let standardCapacity = 1_310_720
+
     private let prefix: [UInt8]
-    /// The body so far (without the closing `]}`).
-    public private(set) var body: [UInt8]
+    /// The body; only the first `length` bytes are meaningful, the rest up to `storage.count` is room to write in
+    /// (`count` grows towards `capacity` only when an event needs the room, so reused storage is not zero-filled).
+    private var storage: [UInt8]
+    /// Bytes of the body so far (without the closing `]}`).
+    public private(set) var length: Int
     /// Events in the batch.
     public private(set) var count = 0
     /// Σ (message bytes + 26), as CloudWatch counts it.
     public private(set) var size = 0
-    /// First and last event timestamps.
+    /// The first event's timestamp.
     public private(set) var firstTimestamp: Int64 = 0
+    /// The last event's timestamp.
     public private(set) var lastTimestamp: Int64 = 0
     /// Events whose message had invalid UTF-8 or NUL replaced.
     public private(set) var sanitisedEvents = 0
@@ -36,31 +57,75 @@ public struct BatchBuilder: Sendable {
     public private(set) var truncatedEvents = 0
     private let maxBytes: Int
     private let maxEvents: Int
+    /// The event head of the last timestamp, with its leading comma.
+    private var head = EventHead(timestamp: 0)
+    /// Bodies given back after delivery, for the next batches.
+    private var pool: BodyPool
 
-    /// Starts an empty batch for a stream.
-    public init(group: String, stream: String, maxBytes: Int = CloudWatchLimits.maxBatchBytes, maxEvents: Int = CloudWatchLimits.maxEvents) {
+    /// Starts an empty batch for a stream; up to `spareBodies` delivered bodies are kept for reuse.
+    public init(
+        group: String, stream: String, maxBytes: Int = CloudWatchLimits.maxBatchBytes, maxEvents: Int = CloudWatchLimits.maxEvents,
+        spareBodies: Int = 0
+    ) {
         var prefix: [UInt8] = Array(#"{"logGroupName":"#.utf8)
         JSONText.appendQuoted(group, to: &prefix)
         prefix.append(contentsOf: Array(#","logStreamName":"#.utf8))
         JSONText.appendQuoted(stream, to: &prefix)
         prefix.append(contentsOf: Array(#","logEvents":["#.utf8))
         self.prefix = prefix
-        body = prefix
-        body.reserveCapacity(maxBytes + maxBytes / 8 + 4096)
         self.maxBytes = maxBytes
         self.maxEvents = maxEvents
+        pool = BodyPool(limit: spareBodies)
+        storage = Self.makeStorage(capacity: max(Self.standardCapacity, prefix.count + Self.eventReserve))
+        length = 0
+        start()
     }
 
     /// Whether the batch has no events.
     public var isEmpty: Bool { count == 0 }
 
-    /// The complete request body.
+    /// The body's capacity (for tests and the pool).
+    public var capacity: Int { storage.capacity }
+
+    /// The body so far, without the closing `]}` (a copy; for tests).
+    public var body: [UInt8] { Array(storage[0..<length]) }
+
+    /// The complete request body (a copy; for tests — the shipper uses `seal()`).
     public var requestBody: [UInt8] { body + [0x5D, 0x7D] }
 
+    /// Closes the JSON in place and hands the body out (no copy); the builder starts over, empty, in a spare body
+    /// (or in fresh storage).
+    public mutating func seal() -> [UInt8] {
+        storage[length] = 0x5D
+        storage[length + 1] = 0x7D
+        var sealed = pool.take() ?? Self.makeStorage(capacity: Self.standardCapacity)
+        swap(&sealed, &storage)
+        // O(1): only the count changes, the storage stays where it is.
+        sealed.removeLast(sealed.count - (length + 2))
+        start()
+        return sealed
+    }
+
+    /// Takes a delivered body back for a later batch (pass the last reference: the body is written to when reused).
+    public mutating func recycle(_ body: consuming [UInt8]) { pool.recycle(body) }
+
+    /// Spare bodies held for reuse.
+    public var spareBodies: Int { pool.count }
+
+    /// Lets go of spare bodies beyond `keep` (when shipping has gone quiet).
+    public mutating func trimSpareBodies(keeping keep: Int) { pool.trim(keeping: keep) }
+
     /// Empties the batch for reuse (the body's storage is kept).
-    public mutating func reset() {
-        body.removeAll(keepingCapacity: true)
-        body.append(contentsOf: prefix)
+    public mutating func reset() { start() }
+
+    private mutating func start() {
+        // A body back from delivery is as long as its last batch, which is room enough for the header.
+        let minimum = prefix.count + Self.eventReserve
+        if storage.count < minimum { makeRoom(for: minimum) }
+        storage.withUnsafeMutableBytes { raw in
+            prefix.withUnsafeBytes { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        length = prefix.count
         count = 0
         size = 0
         sanitisedEvents = 0
@@ -71,170 +136,136 @@ public struct BatchBuilder: Sendable {
     public mutating func append(timestamp: Int64, message: UnsafeRawBufferPointer, continued: Bool = false) throws(Refusal) {
         guard count < maxEvents else { throw .full }
         if count > 0, timestamp - firstTimestamp > CloudWatchLimits.maxSpanMilliseconds { throw .full }
-        let rollback = body.count
-        if count > 0 { body.append(0x2C) }
-        body.append(contentsOf: Self.eventHead)
-        appendDecimal(timestamp)
-        body.append(contentsOf: Self.messageHead)
-        let marker = continued ? Self.continuationMarker : []
-        let limit = CloudWatchLimits.maxMessageBytes - marker.count
-        let messageStart = body.count
-        var (written, sanitised, cut) = Self.appendSanitised(message, limit: limit, into: &body)
-        if cut {
-            // Too long even for an event of its own: cut it shorter, leaving room for the marker.
-            body.removeSubrange(messageStart...)
-            (written, sanitised, _) = Self.appendSanitised(
-                message, limit: CloudWatchLimits.maxMessageBytes - Self.truncationMarker.count, into: &body)
-            body.append(contentsOf: Self.truncationMarker)
-            written += Self.truncationMarker.count
-        } else if continued {
-            body.append(contentsOf: marker)
-            written += marker.count
-        }
-        guard written > 0 else {
-            body.removeSubrange(rollback...)
-            throw .empty
-        }
-        let eventSize = written + CloudWatchLimits.perEventOverhead
-        guard size + eventSize <= maxBytes else {
-            body.removeSubrange(rollback...)
-            throw .full
-        }
-        body.append(contentsOf: Self.eventTail)
+        let needed = length + Self.eventReserve + MessageEscaper.maxExpansion * message.count
+        if needed > storage.count { makeRoom(for: needed) }
+        if timestamp != head.timestamp { head = EventHead(timestamp: timestamp) }
+        let write = Self.writeEvent(
+            into: &storage, at: length, head: head, first: count == 0, message: message, continued: continued)
+        guard write.counted > 0 else { throw .empty }
+        let eventSize = write.counted + CloudWatchLimits.perEventOverhead
+        guard size + eventSize <= maxBytes else { throw .full }
+        length += write.output
         if count == 0 { firstTimestamp = timestamp }
         lastTimestamp = timestamp
         count += 1
         size += eventSize
-        if sanitised { sanitisedEvents += 1 }
-        if cut { truncatedEvents += 1 }
+        if write.replaced { sanitisedEvents += 1 }
+        if write.cut { truncatedEvents += 1 }
     }
 
-    private static let eventHead: [UInt8] = Array(#"{"timestamp":"#.utf8)
-    private static let messageHead: [UInt8] = Array(#","message":""#.utf8)
-    private static let eventTail: [UInt8] = [0x22, 0x7D]
-
-    private mutating func appendDecimal(_ value: Int64) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var remaining = value < 0 ? UInt64(-value) : UInt64(value)
-        var length = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[19 - length] = UInt8(truncatingIfNeeded: remaining % 10) + 0x30
-                remaining /= 10
-                length += 1
-            } while remaining > 0
-            if value < 0 { body.append(0x2D) }
-            body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(20 - length)...]))
-        }
+    /// What writing one event did (nothing counts until `append` commits it by moving `length`).
+    private struct EventWrite {
+        var output: Int
+        var counted: Int
+        var replaced: Bool
+        var cut: Bool
     }
 
-    /// Writes the sanitised, escaped message; returns the sanitised UTF-8 byte count, whether anything was
-    /// replaced, and whether it was cut at `limit` bytes (at a character boundary).
-    static func appendSanitised(_ input: UnsafeRawBufferPointer, limit: Int, into out: inout [UInt8]) -> (Int, Bool, Bool) {
-        guard let base = input.baseAddress else { return (0, false, false) }
-        let count = input.count
-        var index = 0
-        var written = 0
-        var sanitised = false
-        var runStart = 0
-        @inline(__always) func flushRun(_ end: Int) {
-            if end > runStart { out.append(contentsOf: UnsafeRawBufferPointer(start: base + runStart, count: end - runStart)) }
-        }
-        while index < count {
-            // Fast path: eight plain bytes (printable ASCII, no `"` or `\`) at a time.
-            if index + 8 <= count, written + 8 <= limit {
-                let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                if isPlain(word) {
-                    index += 8
-                    written += 8
-                    continue
-                }
-            }
-            let byte = base.load(fromByteOffset: index, as: UInt8.self)
-            if byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C {
-                guard written + 1 <= limit else { break }
-                index += 1
-                written += 1
-                continue
-            }
-            if byte < 0x80 {
-                flushRun(index)
-                guard written + 1 <= limit || byte == 0 else { break }
-                if byte == 0 {
-                    guard written + 3 <= limit else { break }
-                    out.append(contentsOf: replacement)
-                    written += 3
-                    sanitised = true
-                } else {
-                    JSONText.appendEscape(byte, to: &out)
-                    written += 1
-                }
-                index += 1
-                runStart = index
-                continue
-            }
-            let length = validSequenceLength(base, index, count)
-            if length > 0 {
-                guard written + length <= limit else { break }
-                index += length
-                written += length
+    /// Writes head, message, marker and tail at `offset`; the caller made room.
+    private static func writeEvent(
+        into storage: inout [UInt8], at offset: Int, head: EventHead, first: Bool, message: UnsafeRawBufferPointer, continued: Bool
+    ) -> EventWrite {
+        storage.withUnsafeMutableBytes { raw -> EventWrite in
+            let base = raw.baseAddress! + offset
+            var position = head.store(to: base, withComma: !first)
+            let markerLength = continued ? continuationMarker.count : 0
+            var written = MessageEscaper.write(message, limit: CloudWatchLimits.maxMessageBytes - markerLength, to: base + position)
+            var cut = false
+            if !written.complete {
+                // Too long even for an event of its own: cut it shorter, leaving room for the marker.
+                cut = true
+                written = MessageEscaper.write(
+                    message, limit: CloudWatchLimits.maxMessageBytes - truncationMarker.count, to: base + position)
+                position += written.output
+                position += store(truncationMarker, to: base + position)
+                written.counted += truncationMarker.count
             } else {
-                flushRun(index)
-                guard written + 3 <= limit else { break }
-                out.append(contentsOf: replacement)
-                written += 3
-                sanitised = true
-                index += 1
-                runStart = index
+                position += written.output
+                if continued {
+                    position += store(continuationMarker, to: base + position)
+                    written.counted += continuationMarker.count
+                }
             }
+            guard written.counted > 0 else { return EventWrite(output: 0, counted: 0, replaced: false, cut: false) }
+            base.storeBytes(of: 0x22, toByteOffset: position, as: UInt8.self)
+            base.storeBytes(of: 0x7D, toByteOffset: position + 1, as: UInt8.self)
+            return EventWrite(output: position + 2, counted: written.counted, replaced: written.replaced, cut: cut)
         }
-        flushRun(index)
-        return (written, sanitised, index < count)
     }
 
-    private static let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
-
-    /// True when all eight bytes are in 0x20...0x7F and none is `"` or `\`.
-    @inline(__always)
-    static func isPlain(_ word: UInt64) -> Bool {
-        let highBit: UInt64 = 0x8080_8080_8080_8080
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        if word & highBit != 0 { return false }
-        // Any byte below 0x20: subtracting 0x20 borrows into its high bit.
-        if (word &- 0x2020_2020_2020_2020) & ~word & highBit != 0 { return false }
-        let quote = word ^ 0x2222_2222_2222_2222
-        if (quote &- ones) & ~quote & highBit != 0 { return false }
-        let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
-        if (backslash &- ones) & ~backslash & highBit != 0 { return false }
-        return true
+    private static func store(_ bytes: [UInt8], to destination: UnsafeMutableRawPointer) -> Int {
+        bytes.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return bytes.count
     }
 
-    /// The length (2–4) of a well-formed UTF-8 sequence starting at `index`, or 0 if it is not one
-    /// (overlong forms, surrogates and values above U+10FFFF are rejected, as Unicode requires).
+    /// Makes `storage.count` at least `needed`: within the capacity by zero-filling (in steps of 64 KiB, at most to
+    /// the capacity), beyond it by moving the body to larger storage (a long line that may expand when escaped).
+    private mutating func makeRoom(for needed: Int) {
+        if needed <= storage.capacity {
+            let target = min(storage.capacity, max(needed, storage.count + 65_536))
+            storage.append(contentsOf: repeatElement(0, count: target - storage.count))
+        } else {
+            grow(to: needed)
+        }
+    }
+
+    /// Moves the body to storage of at least `minimum` bytes, whose unused part is never zero-filled.
+    private mutating func grow(to minimum: Int) {
+        let capacity = max(minimum, storage.capacity * 2)
+        let used = length
+        let grown = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            storage.withUnsafeBytes { old in
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: old.baseAddress!, byteCount: used)
+            }
+            // The rest is scratch space: written before it is read, never zero-filled (its pages stay untouched).
+            initialized = capacity
+        }
+        storage = grown
+    }
+
+    /// Fresh storage whose pages are not touched until events are written to them.
+    static func makeStorage(capacity: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: capacity) { _, initialized in initialized = capacity }
+    }
+}
+
+/// `,{"timestamp":<ms>,"message":"` for one timestamp (at most 46 bytes), kept in six words so that writing it is
+/// six stores.
+struct EventHead: Sendable {
+    /// The timestamp the head is for.
+    let timestamp: Int64
+    /// Bytes of the head with its leading comma.
+    let length: Int
+    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+
+    /// Formats the head of `timestamp`.
+    init(timestamp: Int64) {
+        self.timestamp = timestamp
+        var bytes: [UInt8] = Array(#",{"timestamp":"#.utf8)
+        if timestamp < 0 { bytes.append(0x2D) }
+        bytes.append(contentsOf: Array(String(timestamp.magnitude).utf8))
+        bytes.append(contentsOf: Array(#","message":""#.utf8))
+        length = bytes.count
+        var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { raw in
+            bytes.withUnsafeBytes { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        self.words = words
+    }
+
+    /// Stores the head at `destination` (which has 48 bytes of room); returns the bytes that count.
     @inline(__always)
-    static func validSequenceLength(_ base: UnsafeRawPointer, _ index: Int, _ count: Int) -> Int {
-        let lead = base.load(fromByteOffset: index, as: UInt8.self)
-        func continuation(_ offset: Int) -> UInt8? {
-            guard index + offset < count else { return nil }
-            let byte = base.load(fromByteOffset: index + offset, as: UInt8.self)
-            return byte & 0xC0 == 0x80 ? byte : nil
+    func store(to destination: UnsafeMutableRawPointer, withComma: Bool) -> Int {
+        if withComma {
+            destination.storeBytes(of: words.0, toByteOffset: 0, as: UInt64.self)
+            destination.storeBytes(of: words.1, toByteOffset: 8, as: UInt64.self)
+            destination.storeBytes(of: words.2, toByteOffset: 16, as: UInt64.self)
+            destination.storeBytes(of: words.3, toByteOffset: 24, as: UInt64.self)
+            destination.storeBytes(of: words.4, toByteOffset: 32, as: UInt64.self)
+            destination.storeBytes(of: words.5, toByteOffset: 40, as: UInt64.self)
+            return length
         }
-        switch lead {
-        case 0xC2...0xDF:
-            return continuation(1) != nil ? 2 : 0
-        case 0xE0...0xEF:
-            guard let second = continuation(1), continuation(2) != nil else { return 0 }
-            if lead == 0xE0 && second < 0xA0 { return 0 }
-            if lead == 0xED && second > 0x9F { return 0 }
-            return 3
-        case 0xF0...0xF4:
-            guard let second = continuation(1), continuation(2) != nil, continuation(3) != nil else { return 0 }
-            if lead == 0xF0 && second < 0x90 { return 0 }
-            if lead == 0xF4 && second > 0x8F { return 0 }
-            return 4
-        default:
-            return 0
-        }
+        withUnsafeBytes(of: words) { destination.copyMemory(from: $0.baseAddress! + 1, byteCount: length - 1) }
+        return length - 1
     }
 }

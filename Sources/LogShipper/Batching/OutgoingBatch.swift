@@ -28,7 +28,7 @@ public struct OutgoingBatch: Sendable {
     public var source: String
     /// The log stream.
     public var stream: String
-    /// The JSON body.
+    /// The JSON body (given back to the source's `BodyPool` after delivery).
     public var body: [UInt8]
     /// Events and CloudWatch-counted bytes.
     public var events: Int
@@ -39,6 +39,10 @@ public struct OutgoingBatch: Sendable {
     public var positions: [InputKey: InputPosition]
     /// When the oldest event of the batch was read (for append-to-accepted latency).
     public var oldestRead: ContinuousClock.Instant
+    /// Events whose message had invalid UTF-8 or NUL replaced.
+    public var sanitisedEvents = 0
+    /// Events cut at the event size limit.
+    public var truncatedEvents = 0
 }
 
 /// Applies acknowledgements in sequence order: a batch's positions count only once every earlier batch of the

@@ -8,79 +8,49 @@ final class Pipeline {
     let name: String
     let stream: String
     let input: Input
-    var builder: BatchBuilder
-    private var positions: [InputKey: InputPosition] = [:]
-    private var openedAt: ContinuousClock.Instant?
-    private var lastTimestamp: Int64 = 0
+    /// The open batch; the reading loop borrows it for a whole read through `withAssembler`.
+    private var assembler: BatchAssembler
     var acks = AckTracker()
-    private var nextSequence: UInt64 = 1
     var stats: SourceStats
-    /// Batches sealed but held because too many are in flight (tiny events can fill several per read).
+    /// Batches sealed but not dispatched yet.
     var queued: [OutgoingBatch] = []
     /// The checkpoint last queued for writing.
     var lastSaved: SourceCheckpoint?
     let metrics: SourceMetrics
 
-    init(name: String, stream: String, group: String, input: Input) {
+    /// - Parameter bodies: request bodies kept for reuse (the batches that can be in flight, plus one).
+    init(name: String, stream: String, group: String, input: Input, bodies: Int) {
         self.name = name
         self.stream = stream
         self.input = input
-        builder = BatchBuilder(group: group, stream: stream)
+        assembler = BatchAssembler(source: name, group: group, stream: stream, poolLimit: bodies)
         stats = SourceStats(source: name, stream: stream)
         metrics = SourceMetrics(source: name)
     }
 
+    /// Runs `body` with the open batch borrowed: one exclusive access for the whole read instead of one per line.
+    func withAssembler<Result>(_ body: (inout BatchAssembler) -> Result) -> Result { body(&assembler) }
+
     /// When the open batch must be sent at the latest.
-    func deadline(flushInterval: Duration) -> ContinuousClock.Instant? { openedAt.map { $0.advanced(by: flushInterval) } }
+    func deadline(flushInterval: Duration) -> ContinuousClock.Instant? { assembler.openedAt.map { $0.advanced(by: flushInterval) } }
 
-    var isBuilding: Bool { !builder.isEmpty }
+    var isBuilding: Bool { assembler.isBuilding }
 
-    /// Adds an event; returns batches that were completed by it (usually none, at most one or two).
-    func add(
-        key: InputKey, message: UnsafeRawBufferPointer, continued: Bool, position: InputPosition, timestamp: Int64,
-        now: ContinuousClock.Instant
-    ) -> [OutgoingBatch] {
-        // CloudWatch refuses a batch whose events are out of order; a clock stepped back must not cause that.
-        let time = max(timestamp, lastTimestamp)
-        var completed: [OutgoingBatch] = []
-        for _ in 0..<2 {
-            do {
-                try builder.append(timestamp: time, message: message, continued: continued)
-                lastTimestamp = time
-                positions[key] = position
-                if openedAt == nil { openedAt = now }
-                return completed
-            } catch .empty {
-                // Nothing to send (an empty line): still a position reached.
-                if !builder.isEmpty { positions[key] = position } else { emptyAdvance[key] = position }
-                return completed
-            } catch {
-                // .full: send what there is and add the event to a new batch.
-                if let batch = seal(now: now) { completed.append(batch) }
-            }
+    /// Closes the open batch, if any, and queues it with the batches `add` completed; registers them as sent.
+    func sealAndCollect(now: ContinuousClock.Instant, sealOpen: Bool) {
+        var batches = assembler.takeCompleted()
+        if sealOpen, let batch = assembler.seal(now: now) { batches.append(batch) }
+        for batch in batches {
+            stats.sanitised += Int64(batch.sanitisedEvents)
+            stats.truncated += Int64(batch.truncatedEvents)
+            acks.sent(batch.sequence, positions: batch.positions)
+            queued.append(batch)
         }
-        return completed
     }
 
-    /// Positions reached by empty lines while no batch was open: committed with the next batch.
-    private var emptyAdvance: [InputKey: InputPosition] = [:]
+    /// A delivered batch's body, for the next batches.
+    func recycle(_ body: consuming [UInt8]) { assembler.recycle(body) }
 
-    /// Closes the open batch, if any, for sending.
-    func seal(now: ContinuousClock.Instant) -> OutgoingBatch? {
-        guard !builder.isEmpty else { return nil }
-        var covered = emptyAdvance
-        covered.merge(positions) { $1 }
-        let batch = OutgoingBatch(
-            sequence: nextSequence, source: name, stream: stream, body: builder.requestBody, events: builder.count,
-            bytes: builder.size, inputBytes: 0, positions: covered, oldestRead: openedAt ?? now)
-        stats.sanitised += Int64(builder.sanitisedEvents)
-        stats.truncated += Int64(builder.truncatedEvents)
-        acks.sent(nextSequence, positions: covered)
-        nextSequence += 1
-        builder.reset()
-        positions.removeAll(keepingCapacity: true)
-        emptyAdvance.removeAll()
-        openedAt = nil
-        return batch
-    }
+    /// Lets go of spare bodies once shipping has gone quiet (at most one is kept).
+    func trimBodies() { assembler.trimSpareBodies(keeping: 1) }
 }

@@ -27,7 +27,8 @@ final class ShipperLoop: @unchecked Sendable {
 
     /// Messages from other threads.
     enum Message {
-        case delivered(source: Int, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome)
+        /// A batch was delivered (or given up at shutdown); its body comes back for reuse.
+        case delivered(source: Int, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome, body: [UInt8])
         case drain(CheckedContinuation<DrainOutcome, Never>, deadline: ContinuousClock.Instant)
         case stop
     }
@@ -115,7 +116,15 @@ final class ShipperLoop: @unchecked Sendable {
                 rescanAll()
                 more = true
             }
+            if !more { trimIdleBodies() }
             waitForWork(timeout: more ? 0 : timeout(now: now))
+        }
+    }
+
+    /// Sources with nothing open and nothing in flight keep one spare body, not one per batch that was in flight.
+    private func trimIdleBodies() {
+        for pipeline in pipelines where pipeline.acks.inFlight == 0 && !pipeline.isBuilding && pipeline.queued.isEmpty {
+            pipeline.trimBodies()
         }
     }
 
@@ -127,7 +136,8 @@ final class ShipperLoop: @unchecked Sendable {
         }
         for message in messages {
             switch message {
-            case .delivered(let index, let sequence, let events, let bytes, let outcome):
+            case .delivered(let index, let sequence, let events, let bytes, let outcome, let body):
+                pipelines[index].recycle(body)
                 delivered(pipelines[index], sequence: sequence, events: events, bytes: bytes, outcome: outcome)
             case .drain(let waiter, let deadline):
                 drainWaiters.append((waiter, deadline))
@@ -150,25 +160,33 @@ final class ShipperLoop: @unchecked Sendable {
     private func pump(_ pipeline: Pipeline, index: Int, now: ContinuousClock.Instant) -> Bool {
         dispatchQueued(pipeline)
         guard pipeline.acks.inFlight < settings.maxInFlight else { return false }
-        var completed: [OutgoingBatch] = []
         let more: Bool
         switch pipeline.input {
         case .files(let input):
+            // All lines of one read share the timestamp (and so the event head the builder formats once).
             let timestamp = UTCTime.now().milliseconds
-            more = input.pump(chunks: 4, buffer: buffer, now: now) { key, line, continued, position in
-                completed += pipeline.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
-            }
-            let force = drainStarted && input.readToDrainTargets
-            input.flushHeld(now: now, linger: settings.flushInterval, force: force) { key, line, continued, position in
-                completed += pipeline.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
+            let buffer = self.buffer
+            let draining = drainStarted
+            let linger = settings.flushInterval
+            more = pipeline.withAssembler { assembler in
+                let more = input.pump(chunks: 4, buffer: buffer, now: now) { key, line, continued, position in
+                    assembler.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
+                }
+                let force = draining && input.readToDrainTargets
+                input.flushHeld(now: now, linger: linger, force: force) { key, line, continued, position in
+                    assembler.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
+                }
+                return more
             }
             if input.releaseFinished(now: now) { save(pipeline) }
         case .journal(let input):
-            more = input.pump(limit: 1000) { key, message, continued, position, timestamp in
-                completed += pipeline.add(key: key, message: message, continued: continued, position: position, timestamp: timestamp, now: now)
+            more = pipeline.withAssembler { assembler in
+                input.pump(limit: 1000) { key, message, continued, position, timestamp in
+                    assembler.add(key: key, message: message, continued: continued, position: position, timestamp: timestamp, now: now)
+                }
             }
         }
-        pipeline.queued += completed
+        pipeline.sealAndCollect(now: now, sealOpen: false)
         dispatchQueued(pipeline)
         return more && pipeline.acks.inFlight < settings.maxInFlight
     }
@@ -186,10 +204,9 @@ final class ShipperLoop: @unchecked Sendable {
     private func flushDue(now: ContinuousClock.Instant) {
         for pipeline in pipelines where pipeline.isBuilding {
             let due = pipeline.deadline(flushInterval: settings.flushInterval).map { now >= $0 } ?? false
-            if due || drainStarted, let batch = pipeline.seal(now: now) {
-                pipeline.stats.batchesSent += 1
-                pipeline.metrics.batches.increment()
-                dispatch(batch)
+            if due || drainStarted {
+                pipeline.sealAndCollect(now: now, sealOpen: true)
+                dispatchQueued(pipeline)
             }
         }
     }

@@ -1,0 +1,117 @@
+/// One source's open batch: the body being built, where each input stands once it is accepted, and the batches
+/// completed while reading.
+///
+/// The shipper reads a chunk at a time and hands over each line; this is the per-line path, so it is a value type
+/// the reading loop borrows for a whole read (no class property, no dictionary and no allocation per line). The
+/// input position of the last line is kept in two fields and folded into the per-input map only when another input
+/// comes along or the batch is sealed.
+public struct BatchAssembler: Sendable {
+    /// The source's name.
+    public let source: String
+    /// The log stream.
+    public let stream: String
+    /// The batch being built (with the spare bodies for the next ones).
+    public private(set) var builder: BatchBuilder
+    /// When the open batch got its first event.
+    public private(set) var openedAt: ContinuousClock.Instant?
+    /// Batches sealed by `add` (one filled up), in order, waiting to be collected with `takeCompleted()`.
+    public private(set) var completed: [OutgoingBatch] = []
+    private var lastTimestamp: Int64 = 0
+    private var lastKey: InputKey?
+    private var lastPosition = InputPosition.offset(0, generation: 0)
+    private var positions: [InputKey: InputPosition] = [:]
+    /// Positions reached by empty lines while no batch was open: committed with the next batch.
+    private var emptyAdvance: [InputKey: InputPosition] = [:]
+    private var nextSequence: UInt64 = 1
+
+    /// Starts with an empty batch.
+    public init(source: String, group: String, stream: String, poolLimit: Int, maxBytes: Int = CloudWatchLimits.maxBatchBytes) {
+        self.source = source
+        self.stream = stream
+        builder = BatchBuilder(group: group, stream: stream, maxBytes: maxBytes, spareBodies: poolLimit)
+    }
+
+    /// Whether a batch is open.
+    public var isBuilding: Bool { !builder.isEmpty }
+
+    /// Adds one line (or piece of a line) read at `timestamp`; `position` is where its input stands after it.
+    @inline(__always)
+    public mutating func add(
+        key: InputKey, message: UnsafeRawBufferPointer, continued: Bool, position: InputPosition, timestamp: Int64,
+        now: ContinuousClock.Instant
+    ) {
+        // CloudWatch refuses a batch whose events are out of order; a clock stepped back must not cause that.
+        let time = max(timestamp, lastTimestamp)
+        do {
+            try builder.append(timestamp: time, message: message, continued: continued)
+        } catch .empty {
+            skipped(key, position)
+            return
+        } catch {
+            // Full: seal what there is; an empty batch takes any event (a message is at most one event's size).
+            if let batch = seal(now: now) { completed.append(batch) }
+            do {
+                try builder.append(timestamp: time, message: message, continued: continued)
+            } catch .empty {
+                skipped(key, position)
+                return
+            } catch {
+                preconditionFailure("an empty batch refused an event: the batch limits are smaller than one event")
+            }
+        }
+        lastTimestamp = time
+        reached(key, position)
+        // Only the first event of a batch touches the clock value (a resilient type: copies go through witnesses).
+        if builder.count == 1 { openedAt = now }
+    }
+
+    /// Closes the open batch, if any, for sending.
+    public mutating func seal(now: ContinuousClock.Instant) -> OutgoingBatch? {
+        guard !builder.isEmpty else { return nil }
+        if let lastKey { positions[lastKey] = lastPosition }
+        var covered = emptyAdvance
+        covered.merge(positions) { $1 }
+        let events = builder.count
+        let bytes = builder.size
+        let sanitised = builder.sanitisedEvents
+        let truncated = builder.truncatedEvents
+        let body = builder.seal()
+        let batch = OutgoingBatch(
+            sequence: nextSequence, source: source, stream: stream, body: body, events: events, bytes: bytes,
+            inputBytes: 0, positions: covered, oldestRead: openedAt ?? now, sanitisedEvents: sanitised,
+            truncatedEvents: truncated)
+        nextSequence += 1
+        positions.removeAll(keepingCapacity: true)
+        emptyAdvance.removeAll()
+        lastKey = nil
+        openedAt = nil
+        return batch
+    }
+
+    /// Takes a delivered body back for a later batch.
+    public mutating func recycle(_ body: consuming [UInt8]) { builder.recycle(body) }
+
+    /// Lets go of spare bodies beyond `keep`.
+    public mutating func trimSpareBodies(keeping keep: Int) { builder.trimSpareBodies(keeping: keep) }
+
+    /// The batches sealed by `add` since the last call.
+    public mutating func takeCompleted() -> [OutgoingBatch] {
+        var taken: [OutgoingBatch] = []
+        swap(&taken, &completed)
+        return taken
+    }
+
+    /// An input moved on without an event (an empty line).
+    private mutating func skipped(_ key: InputKey, _ position: InputPosition) {
+        if builder.isEmpty { emptyAdvance[key] = position } else { reached(key, position) }
+    }
+
+    @inline(__always)
+    private mutating func reached(_ key: InputKey, _ position: InputPosition) {
+        if key != lastKey {
+            if let lastKey { positions[lastKey] = lastPosition }
+            lastKey = key
+        }
+        lastPosition = position
+    }
+}
