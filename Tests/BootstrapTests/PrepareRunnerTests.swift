@@ -6,7 +6,10 @@ import Testing
 /// `PrepareRunner`: a step that outlives the launch deadline, or an agent shutting down, stops the step's whole
 /// process group (SIGTERM, SIGKILL after the grace) and fails with an error that says which step, that it was
 /// stopped, and why.
-@Suite(.timeLimit(.minutes(1)))
+///
+/// The runner runs on an executor of its own, so that other tests keeping the cooperative pool busy can't hold up
+/// the start of a step past its deadline.
+@Suite(.timeLimit(.minutes(3)))
 struct PrepareRunnerTests {
     /// A step that ignores SIGTERM and starts a worker that ignores it too; it records both pids.
     static func stubbornStep(_ pids: String) -> [String] {
@@ -24,12 +27,14 @@ struct PrepareRunnerTests {
         let directory = try TemporaryDirectory()
         let pids = directory.file("pids")
         let runner = Self.runner(directory)
+        let executor = SingleThreadExecutor()
+        defer { executor.shutdown() }
         // Generous: the step must have started before the deadline, even when other tests keep the machine busy.
-        let error = await #expect(throws: BootstrapError.self) {
-            try await runner.run(
-                steps: [Self.stubbornStep(pids)], release: directory.path, sha256: "abc",
-                deadline: .now.advanced(by: .seconds(10)))
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        let run = Task(executorPreference: executor) {
+            try await runner.run(steps: [Self.stubbornStep(pids)], release: directory.path, sha256: "abc", deadline: deadline)
         }
+        let error = await #expect(throws: BootstrapError.self) { try await run.value }
         #expect(error?.step == .prepare)
         #expect(
             error?.message.hasPrefix("prepare step 1/1 (sh -c trap '' TERM; sleep 100") == true, "\(String(describing: error))")
@@ -43,7 +48,11 @@ struct PrepareRunnerTests {
         let directory = try TemporaryDirectory()
         let pids = directory.file("pids")
         let runner = Self.runner(directory)
-        let task = Task { try await runner.run(steps: [Self.stubbornStep(pids)], release: directory.path, sha256: "abc") }
+        let executor = SingleThreadExecutor()
+        defer { executor.shutdown() }
+        let task = Task(executorPreference: executor) {
+            try await runner.run(steps: [Self.stubbornStep(pids)], release: directory.path, sha256: "abc")
+        }
         try await Self.waitFor(pids)
         task.cancel()
         let error = await #expect(throws: BootstrapError.self) { try await task.value }
@@ -64,9 +73,9 @@ struct PrepareRunnerTests {
         #expect(output.contains("clock-agent: prepare step 1/1: sh -c echo prepared > done"))
     }
 
-    /// Waits (up to 10 s) for the step to have written its pids.
+    /// Waits (up to 60 s: the machine may be busy) for the step to have written its pids.
     static func waitFor(_ pids: String) async throws {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while !FileManager.default.fileExists(atPath: pids), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -79,7 +88,7 @@ struct PrepareRunnerTests {
         let numbers = text.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
         try #require(numbers.count == 2)
         defer { for pid in numbers { kill(pid, SIGKILL) } }
-        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while numbers.contains(where: isRunning), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
