@@ -57,6 +57,9 @@ public final class LogShipper: Sendable {
     /// Sets up every source (loading checkpoints; a corrupt one is moved aside and reported).
     public init(settings: Settings, logs: CloudWatchLogsClient, logger: Logger) throws {
         self.logger = logger
+        if !Self.mappedBodies {
+            logger.debug("cannot fix the allocator's mmap threshold; freed request bodies may stay resident")
+        }
         checkpoints = try CheckpointStore(directory: settings.stateDirectory + "/checkpoints")
         provisioner = StreamProvisioner(logs: logs, group: settings.logs.group, retentionDays: settings.logs.retentionDays, logger: logger)
         sender = LogSender(

@@ -86,6 +86,23 @@ import Testing
         #expect(try Self.messages(third).map(\.1) == ["three"])
     }
 
+    @Test func aQuietSourceHoldsNoBodyMemory() throws {
+        var assembler = BatchAssembler(source: "s", group: "g", stream: "st", poolLimit: 2)
+        Self.add(&assembler, Self.a, "one", at: 4)
+        var first = Self.seal(&assembler)
+        assembler.recycle(first.take()!.body)
+        assembler.releaseMemory()
+        #expect(assembler.builder.spareBodies == 0)
+        #expect(assembler.builder.capacity < BatchBuilder.standardCapacity)
+        // Releasing again is free, and the next event gets full-size storage back.
+        assembler.releaseMemory()
+        Self.add(&assembler, Self.a, "two", at: 8)
+        #expect(assembler.builder.capacity >= BatchBuilder.standardCapacity)
+        let second = try #require(Self.seal(&assembler))
+        #expect(try Self.messages(second).map(\.1) == ["two"])
+        #expect(second.positions == [Self.a: .offset(8, generation: 0)])
+    }
+
     @Test func thePoolKeepsAtMostItsLimitAndTrims() {
         var pool = BodyPool(limit: 2)
         for _ in 0..<3 { pool.recycle([UInt8](repeating: 0, count: BatchBuilder.standardCapacity)) }

@@ -91,8 +91,8 @@ public struct BatchAssembler: Sendable {
     /// Takes a delivered body back for a later batch.
     public mutating func recycle(_ body: consuming [UInt8]) { builder.recycle(body) }
 
-    /// Lets go of spare bodies beyond `keep`.
-    public mutating func trimSpareBodies(keeping keep: Int) { builder.trimSpareBodies(keeping: keep) }
+    /// Lets go of all body memory while no batch is open (the source has gone quiet).
+    public mutating func releaseMemory() { builder.releaseMemory() }
 
     /// The batches sealed by `add` since the last call.
     public mutating func takeCompleted() -> [OutgoingBatch] {

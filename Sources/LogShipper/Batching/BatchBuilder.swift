@@ -115,6 +115,15 @@ public struct BatchBuilder: Sendable {
     /// Lets go of spare bodies beyond `keep` (when shipping has gone quiet).
     public mutating func trimSpareBodies(keeping keep: Int) { pool.trim(keeping: keep) }
 
+    /// Lets go of every spare body and, while the batch is empty, of its own storage too: a source that has gone
+    /// quiet holds no body memory. The next event gets fresh storage, whose pages are touched only as it fills.
+    public mutating func releaseMemory() {
+        pool.trim(keeping: 0)
+        guard isEmpty, storage.capacity >= Self.standardCapacity else { return }
+        storage = Self.makeStorage(capacity: prefix.count + Self.eventReserve)
+        start()
+    }
+
     /// Empties the batch for reuse (the body's storage is kept).
     public mutating func reset() { start() }
 
@@ -209,9 +218,10 @@ public struct BatchBuilder: Sendable {
         }
     }
 
-    /// Moves the body to storage of at least `minimum` bytes, whose unused part is never zero-filled.
+    /// Moves the body to storage of at least `minimum` bytes (and at least the standard capacity), whose unused
+    /// part is never zero-filled.
     private mutating func grow(to minimum: Int) {
-        let capacity = max(minimum, storage.capacity * 2)
+        let capacity = max(minimum, storage.capacity * 2, Self.standardCapacity)
         let used = length
         let grown = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
             storage.withUnsafeBytes { old in

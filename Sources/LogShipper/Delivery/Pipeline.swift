@@ -51,6 +51,6 @@ final class Pipeline {
     /// A delivered batch's body, for the next batches.
     func recycle(_ body: consuming [UInt8]) { assembler.recycle(body) }
 
-    /// Lets go of spare bodies once shipping has gone quiet (at most one is kept).
-    func trimBodies() { assembler.trimSpareBodies(keeping: 1) }
+    /// Lets go of body memory once shipping has gone quiet.
+    func releaseMemory() { assembler.releaseMemory() }
 }

@@ -23,6 +23,12 @@ final class ShipperLoop: @unchecked Sendable {
         var chunkSize = 256 * 1024
         /// Safety rescan of the file patterns.
         var rescanInterval: Duration = .seconds(30)
+        /// After a read that found lines, change notifications are collected for this long before files are read
+        /// again: a file written line by line costs one wake-up per interval, not one per line. Lines wait at most
+        /// this long more (well inside the flush interval); a backlog is read without pause.
+        var readCoalescing: Duration = .milliseconds(100)
+        /// The status snapshot is rebuilt at most this often while busy (and always when the loop goes idle).
+        var statsInterval: Duration = .milliseconds(100)
     }
 
     /// Messages from other threads.
@@ -48,7 +54,14 @@ final class ShipperLoop: @unchecked Sendable {
     private var drainStarted = false
     private var stopRequested = false
     private var lastRescan = ContinuousClock.now
+    /// When a read last found lines in a file (see `Settings.readCoalescing`).
+    private var lastLinesRead = ContinuousClock.now.advanced(by: .seconds(-3600))
+    /// When the status snapshot was last rebuilt, and whether a turn since then has not been published.
+    private var lastPublished = ContinuousClock.now.advanced(by: .seconds(-3600))
+    private var unpublished = false
     private let buffer: UnsafeMutableRawBufferPointer
+    /// inotify events are read into this (allocated once: the tail path reads it on every wake-up).
+    private let inotifyBuffer: UnsafeMutableRawBufferPointer
 
     init(
         pipelines: [Pipeline], checkpoints: CheckpointStore, settings: Settings, logger: Logger,
@@ -63,6 +76,7 @@ final class ShipperLoop: @unchecked Sendable {
         inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard wake >= 0, inotify >= 0 else { throw ShipperError(message: "cannot create the shipper's wait descriptors", errno: errno) }
         buffer = .allocate(byteCount: settings.chunkSize, alignment: 16)
+        inotifyBuffer = .allocate(byteCount: 16 * 1024, alignment: 8)
         statsSnapshot.withLock { $0 = pipelines.map(\.stats) }
     }
 
@@ -70,6 +84,7 @@ final class ShipperLoop: @unchecked Sendable {
         close(wake)
         close(inotify)
         buffer.deallocate()
+        inotifyBuffer.deallocate()
     }
 
     /// Starts the thread.
@@ -108,8 +123,14 @@ final class ShipperLoop: @unchecked Sendable {
                 if pump(pipeline, index: index, now: now) { more = true }
             }
             flushDue(now: now)
-            publishStats()
-            if !drainWaiters.isEmpty { finishDrains(now: now) }
+            let draining = !drainWaiters.isEmpty
+            if draining { finishDrains(now: now) }
+            unpublished = true
+            if draining || stopRequested || now - lastPublished >= settings.statsInterval {
+                publishStats()
+                lastPublished = now
+                unpublished = false
+            }
             if stopRequested { return }
             if now - lastRescan >= settings.rescanInterval {
                 lastRescan = now
@@ -117,14 +138,20 @@ final class ShipperLoop: @unchecked Sendable {
                 more = true
             }
             if !more { trimIdleBodies() }
-            waitForWork(timeout: more ? 0 : timeout(now: now))
+            // Collect change notifications for a while after a read that found lines (never while draining).
+            let notificationsDue = lastLinesRead.advanced(by: settings.readCoalescing)
+            let watchFiles = drainStarted || now >= notificationsDue
+            var timeout = more ? 0 : timeout(now: now)
+            if !watchFiles { timeout = min(timeout, Self.milliseconds(until: notificationsDue, from: now)) }
+            if unpublished { timeout = min(timeout, Self.milliseconds(until: lastPublished.advanced(by: settings.statsInterval), from: now)) }
+            waitForWork(timeout: timeout, watchFiles: watchFiles)
         }
     }
 
-    /// Sources with nothing open and nothing in flight keep one spare body, not one per batch that was in flight.
+    /// Sources with nothing open and nothing in flight hold no body memory.
     private func trimIdleBodies() {
         for pipeline in pipelines where pipeline.acks.inFlight == 0 && !pipeline.isBuilding && pipeline.queued.isEmpty {
-            pipeline.trimBodies()
+            pipeline.releaseMemory()
         }
     }
 
@@ -168,8 +195,10 @@ final class ShipperLoop: @unchecked Sendable {
             let buffer = self.buffer
             let draining = drainStarted
             let linger = settings.flushInterval
+            var linesRead = false
             more = pipeline.withAssembler { assembler in
                 let more = input.pump(chunks: 4, buffer: buffer, now: now) { key, line, continued, position in
+                    linesRead = true
                     assembler.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
                 }
                 let force = draining && input.readToDrainTargets
@@ -178,6 +207,7 @@ final class ShipperLoop: @unchecked Sendable {
                 }
                 return more
             }
+            if linesRead { lastLinesRead = now }
             if input.releaseFinished(now: now) { save(pipeline) }
         case .journal(let input):
             more = pipeline.withAssembler { assembler in
@@ -324,13 +354,22 @@ final class ShipperLoop: @unchecked Sendable {
                 if input.files.values.contains(where: { $0.detached }) { deadline = min(deadline, now.advanced(by: .seconds(1))) }
             }
         }
+        return Self.milliseconds(until: deadline, from: now)
+    }
+
+    /// Milliseconds to wait for `deadline` (rounded up, at most a minute).
+    private static func milliseconds(until deadline: ContinuousClock.Instant, from now: ContinuousClock.Instant) -> Int32 {
         let remaining = deadline - now
         if remaining <= .zero { return 0 }
         return Int32(min(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
     }
 
-    private func waitForWork(timeout: Int32) {
-        var descriptors = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0), pollfd(fd: inotify, events: Int16(POLLIN), revents: 0)]
+    /// Sleeps in `poll` until a message, a journal, a file change (when `watchFiles`) or the timeout.
+    private func waitForWork(timeout: Int32, watchFiles: Bool) {
+        // A negative descriptor is ignored by poll(2): file changes wait in the inotify queue meanwhile.
+        var descriptors = [
+            pollfd(fd: wake, events: Int16(POLLIN), revents: 0), pollfd(fd: watchFiles ? inotify : -1, events: Int16(POLLIN), revents: 0),
+        ]
         var journals: [(Int, JournalInput)] = []
         for pipeline in pipelines {
             if case .journal(let input) = pipeline.input, let fd = input.descriptor {
@@ -347,7 +386,7 @@ final class ShipperLoop: @unchecked Sendable {
             var value: UInt64 = 0
             _ = read(wake, &value, 8)
         }
-        if descriptors[1].revents != 0 { readInotify() }
+        if watchFiles, descriptors[1].revents != 0 { readInotify() }
         for (index, input) in journals where descriptors[index].revents != 0 { input.process() }
     }
 
@@ -382,17 +421,15 @@ final class ShipperLoop: @unchecked Sendable {
     }
 
     private func readInotify() {
-        var events = [UInt8](repeating: 0, count: 64 * 1024)
+        let events = UnsafeRawBufferPointer(inotifyBuffer)
         while true {
-            let count = events.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
+            let count = read(inotify, inotifyBuffer.baseAddress, inotifyBuffer.count)
             if count <= 0 { return }
             var offset = 0
             while offset + 16 <= count {
-                let (descriptor, mask, length) = events.withUnsafeBytes { raw -> (Int32, UInt32, Int) in
-                    (raw.loadUnaligned(fromByteOffset: offset, as: Int32.self),
-                     raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
-                     Int(raw.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
-                }
+                let descriptor = events.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+                let mask = events.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+                let length = Int(events.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
                 let nameBytes = events[(offset + 16)..<min(count, offset + 16 + length)]
                 let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
                 offset += 16 + length
