@@ -40,7 +40,7 @@ RPM_URL = "s3://webclock-bucket/packages/clock-agent.x86_64.rpm"
 DEB_KEY = "packages/clock-agent_amd64.deb"
 INSTANCE_ID = "i-0b007b007b007b007"
 APP_PORT = 8080
-BOOT_TIMEOUT = 300
+BOOT_TIMEOUT = 180
 
 # The NoCloud datasource only, no network configuration, and the two settings a minbase root needs: no locale
 # generation (update-locale is missing) and no SSH host keys (no ssh installed).
@@ -183,7 +183,10 @@ def boot():
         container.start()
         b = Boot(h, container, workdir, env, user_data)
         try:
-            b.state = container.wait_running(BOOT_TIMEOUT)
+            try:
+                b.state = container.wait_running(BOOT_TIMEOUT)
+            except TimeoutError as e:
+                raise TimeoutError(f"{e}\n{b.diagnostics()}") from None
             b.boot_seconds = time.monotonic() - started
             yield b
         finally:

@@ -114,12 +114,17 @@ def test_service_contract_settings():
     assert "/opt/clock-app" in " ".join(s["Service.ReadWritePaths"]).split()
 
 
-def test_syscall_filter_keeps_setpriority_allowed():
-    """libdispatch's worker threads call setpriority(2): denying @resources without allowing it back kills the agent
-    with SIGSYS (found by booting the unit; see the test environment reference, section 12)."""
-    filters = unit_settings(unit_text())["Service.SystemCallFilter"]
-    assert "~@resources" in filters
-    assert filters.index("setpriority") > filters.index("~@resources")
+def test_filtered_system_calls_fail_instead_of_killing():
+    """libdispatch's worker threads call setpriority(2), which ~@resources denies: with the default action the agent
+    is killed with SIGSYS (found by booting the unit; see the test environment reference, section 12)."""
+    s = unit_settings(unit_text())
+    assert "~@resources" in s["Service.SystemCallFilter"]
+    assert s["Service.SystemCallErrorNumber"] == ["EPERM"]
+
+
+def test_agent_may_give_releases_to_the_app_group():
+    """ReleaseInstaller chgrps every release to app.user's group: root needs CAP_CHOWN for a group it is not in."""
+    assert "CAP_CHOWN" in unit_settings(unit_text())["Service.CapabilityBoundingSet"][-1].split()
 
 
 def test_journal_reader_can_read_the_boot_id():
