@@ -4,7 +4,9 @@
 /// The shipper reads a chunk at a time and hands over each line; this is the per-line path, so it is a value type
 /// the reading loop borrows for a whole read (no class property, no dictionary and no allocation per line). The
 /// input position of the last line is kept in two fields and folded into the per-input map only when another input
-/// comes along or the batch is sealed.
+/// comes along or the batch is sealed. It holds no `ContinuousClock.Instant` (a resilient type: a struct holding
+/// one has no fixed layout, and every access to it would go through type metadata): the open batch's start is kept
+/// as a `Duration` since a fixed instant.
 public struct BatchAssembler: Sendable {
     /// The source's name.
     public let source: String
@@ -12,8 +14,8 @@ public struct BatchAssembler: Sendable {
     public let stream: String
     /// The batch being built (with the spare bodies for the next ones).
     public private(set) var builder: BatchBuilder
-    /// When the open batch got its first event.
-    public private(set) var openedAt: ContinuousClock.Instant?
+    /// When the open batch got its first event, as time since `Self.reference`.
+    private var openedSince: Duration?
     /// Batches sealed by `add` (one filled up), in order, waiting to be collected with `takeCompleted()`.
     public private(set) var completed: [OutgoingBatch] = []
     private var lastTimestamp: Int64 = 0
@@ -34,6 +36,12 @@ public struct BatchAssembler: Sendable {
     /// Whether a batch is open.
     public var isBuilding: Bool { !builder.isEmpty }
 
+    /// When the open batch got its first event.
+    public var openedAt: ContinuousClock.Instant? { openedSince.map { Self.reference.advanced(by: $0) } }
+
+    /// The instant `openedSince` counts from.
+    private static let reference = ContinuousClock.now
+
     /// Adds one line (or piece of a line) read at `timestamp`; `position` is where its input stands after it.
     @inline(__always)
     public mutating func add(
@@ -48,22 +56,34 @@ public struct BatchAssembler: Sendable {
             skipped(key, position)
             return
         } catch {
-            // Full: seal what there is; an empty batch takes any event (a message is at most one event's size).
-            if let batch = seal(now: now) { completed.append(batch) }
-            do {
-                try builder.append(timestamp: time, message: message, continued: continued)
-            } catch .empty {
+            guard addToNewBatch(message: message, continued: continued, timestamp: time, now: now) else {
                 skipped(key, position)
                 return
-            } catch {
-                preconditionFailure("an empty batch refused an event: the batch limits are smaller than one event")
             }
         }
         lastTimestamp = time
         reached(key, position)
-        // Only the first event of a batch touches the clock value (a resilient type: copies go through witnesses).
-        if builder.count == 1 { openedAt = now }
+        if builder.count == 1 { opened(now: now) }
     }
+
+    /// The open batch is full: seals it and adds the event to the next; false when the event turned out empty.
+    /// Kept out of `add` so that the per-line path needs no room for an `OutgoingBatch`.
+    @inline(never)
+    private mutating func addToNewBatch(message: UnsafeRawBufferPointer, continued: Bool, timestamp: Int64, now: ContinuousClock.Instant) -> Bool {
+        if let batch = seal(now: now) { completed.append(batch) }
+        do {
+            // An empty batch takes any event: a message is at most one event's size.
+            try builder.append(timestamp: timestamp, message: message, continued: continued)
+            return true
+        } catch .empty {
+            return false
+        } catch {
+            preconditionFailure("an empty batch refused an event: the batch limits are smaller than one event")
+        }
+    }
+
+    @inline(never)
+    private mutating func opened(now: ContinuousClock.Instant) { openedSince = now - Self.reference }
 
     /// Closes the open batch, if any, for sending.
     public mutating func seal(now: ContinuousClock.Instant) -> OutgoingBatch? {
@@ -78,13 +98,12 @@ public struct BatchAssembler: Sendable {
         let body = builder.seal()
         let batch = OutgoingBatch(
             sequence: nextSequence, source: source, stream: stream, body: body, events: events, bytes: bytes,
-            inputBytes: 0, positions: covered, oldestRead: openedAt ?? now, sanitisedEvents: sanitised,
-            truncatedEvents: truncated)
+            inputBytes: 0, positions: covered, sanitisedEvents: sanitised, truncatedEvents: truncated)
         nextSequence += 1
         positions.removeAll(keepingCapacity: true)
         emptyAdvance.removeAll()
         lastKey = nil
-        openedAt = nil
+        openedSince = nil
         return batch
     }
 

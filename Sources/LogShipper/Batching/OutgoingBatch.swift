@@ -37,8 +37,6 @@ public struct OutgoingBatch: Sendable {
     public var inputBytes: Int64
     /// Where each input stands once this batch is accepted.
     public var positions: [InputKey: InputPosition]
-    /// When the oldest event of the batch was read (for append-to-accepted latency).
-    public var oldestRead: ContinuousClock.Instant
     /// Events whose message had invalid UTF-8 or NUL replaced.
     public var sanitisedEvents = 0
     /// Events cut at the event size limit.
