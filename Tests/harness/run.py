@@ -2,7 +2,7 @@
 """clock-agent test harness launcher.
 
     python3 Tests/harness/run.py up --workdir DIR [--artifact PATH] [--artifact-key KEY] [--sink]
-                                    [--no-auth] [--instance-id ID] [--verbose]
+                                    [--no-auth] [--instance-id ID] [--instances N] [--sink-quota SPEC] [--verbose]
     python3 Tests/harness/run.py down --workdir DIR
 
 `up` runs in the foreground until SIGTERM/SIGINT; when ready it writes DIR/harness.json
@@ -44,8 +44,15 @@ def cmd_up(args) -> int:
         print(f"--artifact {args.artifact}: no such file", file=sys.stderr)
         return 2
     from clockharness.server import HarnessServer
+    from clockharness.sink import parse_quota
+    try:
+        quota = parse_quota(args.sink_quota) if args.sink_quota else None
+    except ValueError as e:
+        print(f"--sink-quota: {e}", file=sys.stderr)
+        return 2
     server = HarnessServer(args.workdir, artifact=args.artifact, artifact_key=args.artifact_key, sink=args.sink,
-                           auth=not args.no_auth, instance_id=args.instance_id)
+                           auth=not args.no_auth, instance_id=args.instance_id, instances=args.instances,
+                           sink_quota=quota)
     try:
         server.start()
         path = server.write_harness_json()
@@ -113,6 +120,10 @@ def main(argv=None) -> int:
     up.add_argument("--sink", action="store_true", help="also start the strict CloudWatch Logs sink")
     up.add_argument("--no-auth", action="store_true", help="leave moto's IAM checks off")
     up.add_argument("--instance-id", help="instance id for the ASG instance and IMDS (default i-0123456789abcdef0)")
+    up.add_argument("--instances", type=int, default=1,
+                    help="instances in the ASG, each with an IMDS fake of its own (default 1)")
+    up.add_argument("--sink-quota", help="request-rate quota of the sink, e.g. 'rate=50' or "
+                                         "'PutLogEvents=100,CreateLogStream=5/5' (default: none)")
     up.add_argument("--verbose", action="store_true", help="log every moto request to stderr")
     down = sub.add_parser("down", help="stop the harness named in DIR/harness.json (by PID)")
     down.add_argument("--workdir", required=True)

@@ -919,3 +919,180 @@ def test_control_api_errors(h):
     with pytest.raises(ControlError) as e:
         h.control("POST", "/policy/remove", {"sids": ["NoSuchSid"]})
     assert e.value.status == 400 and "NoSuchSid" in e.value.body["error"]
+
+
+# -- request-rate quota (per account, per API) -------------------------------------------------
+THROTTLED_BODY = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
+
+
+def raw_call(h, op, payload, conn):
+    """Like sink_call, but returns the raw answer bytes (the exact wire shape matters here)."""
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"Logs_20140328.{op}"}
+    req = AWSRequest("POST", h.sink + "/", data=body, headers=headers)
+    SigV4Auth(creds_for(h, "user"), "logs", h.region).add_auth(req)
+    conn.request("POST", "/", body=body, headers=dict(req.headers))
+    resp = conn.getresponse()
+    return resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()}
+
+
+def test_sink_quota_is_off_by_default_and_throttles_like_aws(h, sink):
+    make_stream(h)
+    assert h.control("GET", "/sink/quota") == {"enabled": False, "rate": None, "burst": None, "operations": {}}
+    u = urlsplit(h.sink)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    ev = {"logGroupName": "/clock/app", "logStreamName": "s1", "logEvents": [{"timestamp": now_ms(), "message": "q"}]}
+    try:
+        assert [raw_call(h, "PutLogEvents", ev, conn)[0] for _ in range(20)] == [200] * 20  # no quota: no limit
+        assert h.control("POST", "/sink/quota", {"rate": 4, "burst": 4})["enabled"] is True
+        answers = [raw_call(h, "PutLogEvents", ev, conn) for _ in range(12)]
+        codes = [a[0] for a in answers]
+        # A full bucket of 4, then (with a little refill while 12 requests are made) throttling.
+        assert 4 <= codes.count(200) <= 6 and codes[:4] == [200] * 4, codes
+        refused = [a for a in answers if a[0] != 200]
+        assert refused
+        for status, body, headers in refused:
+            assert (status, body) == (400, THROTTLED_BODY)
+            assert headers["content-type"] == "application/x-amz-json-1.1" and headers["x-amzn-requestid"]
+        # A throttled request takes no token: after a pause the bucket refills at the quota's rate.
+        time.sleep(0.6)
+        assert raw_call(h, "PutLogEvents", ev, conn)[0] == 200
+        stats = h.control("GET", "/sink/stats")
+        assert stats["throttled"] == {"PutLogEvents": len(refused)} == {"PutLogEvents": stats["throttled_total"]}
+        assert sum(t.get("throttled", 0) for t in stats["timeline"]) == len(refused)
+        assert sum(t.get("throttled:PutLogEvents", 0) for t in stats["timeline"]) == len(refused)
+        assert stats["events_accepted"] == 20 + codes.count(200) + 1
+        # boto3 reads the answer as AWS's ThrottlingException (its one retry is throttled too).
+        h.control("POST", "/sink/quota", {"rate": 0.2, "burst": 1})
+        logs = h.boto3_client("logs", "admin", endpoint_url=h.sink)
+        logs.describe_log_groups()
+        with pytest.raises(ClientError) as e:
+            logs.describe_log_groups()
+        assert code_of(e.value) == "ThrottlingException"
+        assert e.value.response["Error"]["Message"] == "Rate exceeded"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        h.control("POST", "/sink/quota", None)
+        assert [raw_call(h, "PutLogEvents", ev, conn)[0] for _ in range(10)] == [200] * 10
+    finally:
+        conn.close()
+
+
+def test_sink_quota_per_operation(h, sink):
+    make_stream(h)
+    h.control("POST", "/sink/quota", {"operations": {"CreateLogStream": {"rate": 1, "burst": 2}}})
+    assert h.control("GET", "/sink/quota")["operations"] == {"CreateLogStream": {"rate": 1.0, "burst": 2.0}}
+    u = urlsplit(h.sink)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        creates = [raw_call(h, "CreateLogStream", {"logGroupName": "/clock/app", "logStreamName": f"n{i}"}, conn)
+                   for i in range(5)]
+        assert [c[0] for c in creates[:2]] == [200, 200]
+        assert [c[1] for c in creates[2:]] == [THROTTLED_BODY] * 3
+        # Other operations are not limited by CreateLogStream's quota.
+        ev = {"logGroupName": "/clock/app", "logStreamName": "s1",
+              "logEvents": [{"timestamp": now_ms(), "message": "p"}]}
+        assert [raw_call(h, "PutLogEvents", ev, conn)[0] for _ in range(10)] == [200] * 10
+        assert h.control("GET", "/sink/stats")["throttled"] == {"CreateLogStream": 3}
+    finally:
+        conn.close()
+    with pytest.raises(ControlError) as e:
+        h.control("POST", "/sink/quota", {"rate": 0})
+    assert e.value.status == 400
+    with pytest.raises(ControlError) as e:
+        h.control("POST", "/sink/quota", {"operations": {"PutLogEvents": {"burst": 3}}})
+    assert e.value.status == 400
+    # A reset switches the quota off again.
+    h.control("POST", "/sink/reset")
+    assert h.control("GET", "/sink/quota")["enabled"] is False
+
+
+def test_parse_quota():
+    from clockharness.sink import parse_quota
+    assert parse_quota("rate=50") == {"rate": 50.0}
+    assert parse_quota("rate=50,burst=100") == {"rate": 50.0, "burst": 100.0}
+    assert parse_quota("PutLogEvents=100, CreateLogStream=5/10") == {"operations": {
+        "PutLogEvents": {"rate": 100.0, "burst": None}, "CreateLogStream": {"rate": 5.0, "burst": 10.0}}}
+    for bad in ("rate", "burst=3", "rate=x"):
+        with pytest.raises(ValueError):
+            parse_quota(bad)
+
+
+# -- a fleet: many instances in the ASG, an IMDS fake each ----------------------------------------------------
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fleet")
+    with Harness(str(work), sink=True, instances=4, sink_quota="PutLogEvents=50,CreateLogStream=2/2",
+                 ready_timeout=90) as harness:
+        yield harness
+
+
+def test_fleet_instances_have_their_own_imds_and_lifecycle(fleet):
+    h = fleet
+    insts = h.info["instances"]
+    ids = [i["instance_id"] for i in insts]
+    assert len(set(ids)) == 4 and ids[0] == h.instance_id and insts[0]["imds"] == h.imds
+    assert len({i["imds"] for i in insts}) == 4
+    asg = h.boto3_client("autoscaling", "user")
+    described = asg.describe_auto_scaling_instances()["AutoScalingInstances"]
+    assert {d["InstanceId"] for d in described} == set(ids)
+    assert {d["LifecycleState"] for d in described} == {"Pending:Wait"}
+    tokens = {}
+    for inst in insts:
+        base = inst["imds"]
+        assert urlsplit(base).hostname == "127.0.0.1" and urlsplit(base).path == "/"
+        req = urllib.request.Request(base + "latest/api/token", method="PUT",
+                                     headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            tokens[inst["instance_id"]] = r.read().decode()
+        got = urllib.request.Request(base + "latest/meta-data/instance-id",
+                                     headers={"X-aws-ec2-metadata-token": tokens[inst["instance_id"]]})
+        with urllib.request.urlopen(got, timeout=5) as r:
+            assert r.read().decode() == inst["instance_id"]
+    # A token belongs to its instance's metadata service.
+    other = urllib.request.Request(insts[1]["imds"] + "latest/meta-data/instance-id",
+                                   headers={"X-aws-ec2-metadata-token": tokens[ids[2]]})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(other, timeout=5)
+    assert e.value.code == 401
+    # Completing one instance's launch hook moves that instance only.
+    asg.complete_lifecycle_action(LifecycleHookName="clock-launch", AutoScalingGroupName="clock-asg",
+                                  LifecycleActionResult="CONTINUE", InstanceId=ids[2])
+    fl = h.control("GET", "/fleet")["instances"]
+    assert fl[ids[2]]["launch_result"] == "CONTINUE" and fl[ids[2]]["launch_completed_at"] is not None
+    assert all(fl[i]["launch_completed_at"] is None for i in ids if i != ids[2])
+    assert fl[ids[1]]["imds_requests"] == 3 and fl[ids[1]]["imds_by_path"]["PUT /latest/api/token"] == 1
+    assert fl[ids[3]]["imds"] == insts[3]["imds"]
+    # Per-instance IMDS request log and target lifecycle state.
+    reqs = h.control("GET", f"/imds/requests?instance_id={ids[3]}")["requests"]
+    assert [r["path"] for r in reqs] == ["/latest/api/token", "/latest/meta-data/instance-id"]
+    out = h.control("POST", "/imds/lifecycle-state", {"state": "Terminated", "instance_id": ids[3]})
+    assert out == {"imds_target_lifecycle_state": "Terminated", "asg_state": "Terminating:Wait"}
+    got = urllib.request.Request(insts[3]["imds"] + "latest/meta-data/autoscaling/target-lifecycle-state",
+                                 headers={"X-aws-ec2-metadata-token": tokens[ids[3]]})
+    with urllib.request.urlopen(got, timeout=5) as r:
+        assert r.read().decode() == "Terminated"
+    assert h.control("GET", "/imds/state")["target_lifecycle_state"] is None  # the primary is untouched
+    with pytest.raises(ControlError) as e:
+        h.control("GET", "/imds/requests?instance_id=i-00000000000000000")
+    assert e.value.status == 404
+    # The instances' role credentials (one session each) are accepted by the sink; --sink-quota applied.
+    assert h.control("GET", "/sink/quota")["operations"] == {
+        "CreateLogStream": {"rate": 2.0, "burst": 2.0}, "PutLogEvents": {"rate": 50.0, "burst": 50.0}}
+    env = h.agent_env(instance_id=ids[1])
+    assert env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] == insts[1]["imds"]
+    # Requests are counted per instance (by the access key of its role session) at moto and at the sink.
+    got = urllib.request.Request(insts[1]["imds"] + f"latest/meta-data/iam/security-credentials/{h.role}",
+                                 headers={"X-aws-ec2-metadata-token": tokens[ids[1]]})
+    with urllib.request.urlopen(got, timeout=5) as r:
+        role = json.loads(r.read())
+    creds = Credentials(role["AccessKeyId"], role["SecretAccessKey"], role["Token"])
+    assert sink_call(h, "CreateLogGroup", {"logGroupName": "/clock/app"}, credentials=creds)[0] == 200
+    h.boto3_client("autoscaling", aws_access_key_id=role["AccessKeyId"], aws_secret_access_key=role["SecretAccessKey"],
+                   aws_session_token=role["Token"]).describe_auto_scaling_instances(InstanceIds=[ids[1]])
+    fl = h.control("GET", "/fleet")["instances"]
+    assert fl[ids[1]]["access_key_id"] == role["AccessKeyId"]
+    assert fl[ids[1]]["sink_requests"] == {"CreateLogGroup": 1}
+    assert fl[ids[1]]["moto_requests"] == {"autoscaling:DescribeAutoScalingInstances": 1}
+    assert fl[ids[2]]["sink_requests"] == {} and fl[ids[2]]["moto_requests"] == {}
+    moto = h.control("GET", "/moto/requests")
+    assert moto["by_action"]["autoscaling:CompleteLifecycleAction"] == 1 and moto["busy_seconds"] > 0

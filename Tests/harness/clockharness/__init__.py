@@ -45,7 +45,8 @@ class Harness:
 
     def __init__(self, workdir: str, artifact: str | None = None, artifact_key: str | None = None,
                  sink: bool = False, auth: bool = True, instance_id: str | None = None,
-                 ready_timeout: float = 20.0, extra_args: list[str] | None = None):
+                 ready_timeout: float = 20.0, extra_args: list[str] | None = None, instances: int = 1,
+                 sink_quota: str | None = None):
         self.workdir = os.path.abspath(workdir)
         self.args = ["up", "--workdir", self.workdir]
         if artifact:
@@ -58,6 +59,10 @@ class Harness:
             self.args.append("--no-auth")
         if instance_id:
             self.args += ["--instance-id", instance_id]
+        if instances != 1:
+            self.args += ["--instances", str(instances)]
+        if sink_quota:
+            self.args += ["--sink-quota", sink_quota]
         self.args += list(extra_args or [])
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen | None = None
@@ -214,10 +219,14 @@ class Harness:
     def imds_credentials(self) -> dict:
         return json.loads(self.imds_get(f"latest/meta-data/iam/security-credentials/{self.info['role']}"))
 
-    def agent_env(self, use_sink: bool = True) -> dict:
-        """Environment variables that point an AWS client (e.g. clock-agent) at this harness."""
+    def agent_env(self, use_sink: bool = True, instance_id: str | None = None) -> dict:
+        """Environment variables that point an AWS client (e.g. clock-agent) at this harness (and at the IMDS of
+        one of its instances: `instance_id`, default the primary one)."""
+        imds = self.info["imds"]
+        if instance_id is not None:
+            imds = next(i["imds"] for i in self.info["instances"] if i["instance_id"] == instance_id)
         env = {"AWS_REGION": self.info["region"], "AWS_DEFAULT_REGION": self.info["region"],
-               "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.info["imds"],
+               "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
                "AWS_ENDPOINT_URL": self.info["moto"], "AWS_ENDPOINT_URL_S3": self.info["moto"],
                "AWS_ENDPOINT_URL_AUTO_SCALING": self.info["moto"], "AWS_ENDPOINT_URL_STS": self.info["moto"],
                "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": (self.info["sink"] if use_sink and self.info.get("sink")

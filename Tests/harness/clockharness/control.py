@@ -35,6 +35,9 @@ class ControlAPI:
         self.routes = {
             ("GET", "/healthz"): self.healthz,
             ("GET", "/harness"): lambda q, b: self.h.info,
+            ("GET", "/fleet"): lambda q, b: self.h.fleet(),
+            ("GET", "/moto/requests"): lambda q, b: self.h.moto.counter.to_json(),
+            ("POST", "/moto/requests/clear"): lambda q, b: self.h.moto.counter.reset() or {"cleared": True},
             ("GET", "/imds/state"): self.imds_state,
             ("POST", "/imds/lifecycle-state"): self.imds_lifecycle_state,
             ("POST", "/imds/spot"): self.imds_spot,
@@ -59,6 +62,8 @@ class ControlAPI:
             ("GET", "/sink/events"): self.sink_events,
             ("GET", "/sink/stats"): lambda q, b: self._sink().stats_json(),
             ("POST", "/sink/faults"): self.sink_faults,
+            ("GET", "/sink/quota"): lambda q, b: self._sink().quota.to_json(),
+            ("POST", "/sink/quota"): self.sink_quota,
             ("POST", "/sink/delete"): self.sink_delete,
             ("POST", "/sink/reset"): self.sink_reset,
         }
@@ -94,10 +99,14 @@ class ControlAPI:
                 "faults": i.faults.to_json(), "tokens_live": len(i.tokens), "listening": i.service.listening}
 
     def imds_lifecycle_state(self, q, body):
-        state = self._obj(body).get("state") if body is not None else None
+        body = self._obj(body)
+        state = body.get("state")
         if state is not None and state not in TARGET_STATES:
             raise BadRequest(f"state must be null or one of {sorted(TARGET_STATES)}")
-        return self.h.set_target_lifecycle_state(state)
+        try:
+            return self.h.set_target_lifecycle_state(state, body.get("instance_id"))
+        except KeyError as e:
+            raise NotFound(str(e.args[0]))
 
     def imds_instance_life_cycle(self, q, body):
         value = self._obj(body).get("value")
@@ -160,9 +169,13 @@ class ControlAPI:
 
     def imds_requests(self, q, b):
         since = int(q.get("since", ["0"])[0])
-        with self.h.imds.lock:
-            reqs = [r for r in self.h.imds.requests if r["seq"] > since]
-        return {"requests": reqs, "last_seq": self.h.imds.request_seq}
+        try:
+            imds = self.h.imds_of(q.get("instance_id", [None])[0])
+        except KeyError as e:
+            raise NotFound(str(e.args[0]))
+        with imds.lock:
+            reqs = [r for r in imds.requests if r["seq"] > since]
+        return {"requests": reqs, "last_seq": imds.request_seq}
 
     def imds_requests_clear(self, q, b):
         with self.h.imds.lock:
@@ -252,6 +265,12 @@ class ControlAPI:
         try:
             return self._sink().set_faults(self._obj(body))
         except ValueError as e:
+            raise BadRequest(str(e))
+
+    def sink_quota(self, q, body):
+        try:
+            return self._sink().set_quota(None if body is None else self._obj(body))
+        except (ValueError, TypeError) as e:
             raise BadRequest(str(e))
 
     def sink_delete(self, q, body):

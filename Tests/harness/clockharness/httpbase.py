@@ -114,7 +114,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # a fleet of agents connects at once
     stopping = False
 
 
@@ -126,6 +126,7 @@ class HTTPService:
         self.owner = owner
         self.port = port
         self.name = name
+        self.poll_interval = 0.05  # how often the accept loop looks for a shutdown request
         self._srv: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -155,7 +156,7 @@ class HTTPService:
             srv.owner = self.owner
             self.port = srv.server_address[1]
             self._srv = srv
-            self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+            self._thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": self.poll_interval},
                                             name=f"{self.name}-{self.port}", daemon=True)
             self._thread.start()
 

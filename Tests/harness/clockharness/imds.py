@@ -95,19 +95,35 @@ class IMDS:
         self.request_seq = 0
         self.service = HTTPService(IMDSHandler, self, name="imds")
         self.stopped = False
+        # The fleet's other instances, each with its own port, tokens, state and request log.
+        self.members: dict[str, "IMDS"] = {}
         self.rotate_credentials()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self):
         self.service.start()
 
-    def stop(self):
-        self.stopped = True
-        self.service.stop()
-
     @property
     def url(self) -> str:
         return self.service.url + "/"
+
+    def add_member(self, member: "IMDS") -> None:
+        """Starts the fake of another instance of the fleet on a port of its own (like the real IMDS, each
+        instance's metadata service is at the root of its own address)."""
+        member.service.poll_interval = 0.5  # a fleet of idle accept loops should not wake 20 times a second each
+        member.start()
+        with self.lock:
+            self.members[member.instance_id] = member
+
+    def stop(self):
+        # In parallel: each accept loop takes up to its poll interval to notice the shutdown.
+        stoppers = [threading.Thread(target=m.stop, daemon=True) for m in list(self.members.values())]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join(10)
+        self.stopped = True
+        self.service.stop()
 
     # -- scenario ------------------------------------------------------------------------
     def rotate_credentials(self) -> dict:

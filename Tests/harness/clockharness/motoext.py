@@ -16,11 +16,12 @@ SetInstanceHealth (SetInstanceHealth itself stays moto's own implementation).
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
@@ -203,11 +204,76 @@ def install(machine, recorder: Recorder) -> None:
     _installed = True
 
 
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/")
+
+
+class RequestCounter:
+    """WSGI middleware counting moto's requests per service and action, per access key id and per second (control
+    API GET /moto/requests): how many control-plane calls a fleet of agents makes, and how long moto took."""
+
+    def __init__(self, app, clock=time.time):
+        self.app = app
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.total = 0
+            self.by_action: dict[str, int] = {}
+            self.by_key: dict[str, dict[str, int]] = {}
+            self.timeline: dict[int, int] = {}
+            self.busy = 0.0
+
+    @staticmethod
+    def classify(environ) -> tuple[str, str | None]:
+        """("service:Action", access key id) of a request; the form body is read and put back for moto."""
+        m = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = m.group(2) if m else ("moto-api" if environ.get("PATH_INFO", "").startswith("/moto-api") else "?")
+        akid = m.group(1) if m else None
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        action = target.rsplit(".", 1)[-1] if target else None
+        if action is None:
+            action = (parse_qs(environ.get("QUERY_STRING", "")).get("Action") or [None])[0]
+        if action is None and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = (parse_qs(body.decode("utf-8", "replace")).get("Action") or [None])[0]
+        if action is None:
+            action = environ.get("REQUEST_METHOD", "?")
+        return f"{service}:{action}", akid
+
+    def __call__(self, environ, start_response):
+        started = time.monotonic()
+        key, akid = self.classify(environ)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            spent = time.monotonic() - started
+            with self.lock:
+                self.total += 1
+                self.busy += spent
+                self.by_action[key] = self.by_action.get(key, 0) + 1
+                if akid:
+                    per = self.by_key.setdefault(akid, {})
+                    per[key] = per.get(key, 0) + 1
+                sec = int(self.clock())
+                self.timeline[sec] = self.timeline.get(sec, 0) + 1
+
+    def to_json(self) -> dict:
+        with self.lock:
+            return {"total": self.total, "busy_seconds": round(self.busy, 3), "by_action": dict(self.by_action),
+                    "by_key": {k: dict(v) for k, v in self.by_key.items()},
+                    "timeline": [{"second": s, "requests": n} for s, n in sorted(self.timeline.items())]}
+
+
 class MotoServer:
-    """moto's WSGI app (the same one `moto_server` builds) served threaded on 127.0.0.1."""
+    """moto's WSGI app (the same one `moto_server` builds) served threaded on 127.0.0.1, its requests counted."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self.app = DomainDispatcherApplication(create_backend_app)
+        self.counter = RequestCounter(DomainDispatcherApplication(create_backend_app))
+        self.app = self.counter
         self.server = make_server(host, port, self.app, threaded=True)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, name="moto", daemon=True)

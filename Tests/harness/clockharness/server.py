@@ -90,7 +90,7 @@ class HarnessServer:
 
     def __init__(self, workdir: str, artifact: str | None = None, artifact_key: str | None = None,
                  sink: bool = False, auth: bool = True, instance_id: str | None = None,
-                 policy_path: str | None = None):
+                 policy_path: str | None = None, instances: int = 1, sink_quota: dict | None = None):
         self.workdir = os.path.abspath(workdir)
         self.artifact = artifact
         self.artifact_key = artifact_key or (os.path.basename(artifact) if artifact else None)
@@ -98,6 +98,10 @@ class HarnessServer:
         self.auth = auth
         self.cfg = dict(DEFAULTS)
         self.requested_instance_id = instance_id or DEFAULTS["instance_id"]
+        if instances < 1:
+            raise ValueError("instances must be >= 1")
+        self.instance_count = instances
+        self.sink_quota = sink_quota
         self.policy_path = policy_path or POLICY_PATH
         self.started = time.time()
         self.moto = None
@@ -138,7 +142,8 @@ class HarnessServer:
         self.moto.start()
         self._wait_moto()
         self._fixtures()
-        self.machine.register(self.instance_id, self.cfg["asg"])
+        for iid in self.instance_ids:
+            self.machine.register(iid, self.cfg["asg"])
         if self.auth:
             self._moto_api("/moto-api/reset-auth", b"0")
 
@@ -148,10 +153,20 @@ class HarnessServer:
                          asg=self.cfg["asg"], instance_type=self.instance_type, image_id=self.image_id,
                          private_ip=self.private_ip, assume_role=self.assume_role)
         self.imds.start()
+        # The fleet's other instances: an IMDS fake each, on ports of their own.
+        for iid in self.instance_ids[1:]:
+            self.imds.add_member(IMDS(
+                instance_id=iid, region=self.cfg["region"], az=self.cfg["az"], az_id=self.cfg["az_id"],
+                account=self.cfg["account"], role=self.cfg["role"], instance_profile_arn=self.instance_profile_arn,
+                instance_profile_id=self.instance_profile_id, asg=self.cfg["asg"], instance_type=self.instance_type,
+                image_id=self.image_id, private_ip=self.private_ips[iid],
+                assume_role=lambda iid=iid: self.assume_role(iid)))
         if self.sink_enabled:
             from .sink import LogsSink
             self.sink = LogsSink(region=self.cfg["region"], account=self.cfg["account"], lookup=self.lookup_credential,
                                  authorize=self.authorize)
+            if self.sink_quota:
+                self.sink.set_quota(self.sink_quota)
             self.sink.start()
         self.control = ControlAPI(self)
         self.control.start()
@@ -248,9 +263,10 @@ class HarnessServer:
             return original()
 
         ec2_instances.random_instance_id = pick_id
+        n = self.instance_count
         try:
             asg.create_auto_scaling_group(
-                AutoScalingGroupName=cfg["asg"], MinSize=1, MaxSize=1, DesiredCapacity=1,
+                AutoScalingGroupName=cfg["asg"], MinSize=n, MaxSize=n, DesiredCapacity=n,
                 AvailabilityZones=[cfg["az"]], HealthCheckGracePeriod=300,
                 LaunchTemplate={"LaunchTemplateName": cfg["launch_template"], "Version": "$Latest"})
         finally:
@@ -260,13 +276,22 @@ class HarnessServer:
             asg.put_lifecycle_hook(LifecycleHookName=name, AutoScalingGroupName=cfg["asg"],
                                    LifecycleTransition=transition, HeartbeatTimeout=cfg["heartbeat_timeout"],
                                    DefaultResult="ABANDON")
-        insts = asg.describe_auto_scaling_instances()["AutoScalingInstances"]
-        if len(insts) != 1:
-            raise RuntimeError(f"expected one ASG instance, moto reports {insts}")
-        self.instance_id = insts[0]["InstanceId"]
-        desc = ec2.describe_instances(InstanceIds=[self.instance_id])["Reservations"][0]["Instances"][0]
-        self.instance_type = desc.get("InstanceType", "t3.micro")
-        self.private_ip = desc.get("PrivateIpAddress") or "10.0.0.12"
+        insts = []
+        for page in asg.get_paginator("describe_auto_scaling_instances").paginate():
+            insts += page["AutoScalingInstances"]
+        if len(insts) != n or wanted not in {i["InstanceId"] for i in insts}:
+            raise RuntimeError(f"expected {n} ASG instance(s) including {wanted}, moto reports {insts}")
+        # The requested id first, then the others in moto's order.
+        self.instance_ids = [wanted] + [i["InstanceId"] for i in insts if i["InstanceId"] != wanted]
+        self.instance_id = wanted
+        self.private_ips = {}
+        self.instance_type = "t3.micro"
+        for start in range(0, n, 100):
+            for res in ec2.describe_instances(InstanceIds=self.instance_ids[start:start + 100])["Reservations"]:
+                for desc in res["Instances"]:
+                    self.private_ips[desc["InstanceId"]] = desc.get("PrivateIpAddress") or "10.0.0.12"
+                    self.instance_type = desc.get("InstanceType", self.instance_type)
+        self.private_ip = self.private_ips.get(wanted, "10.0.0.12")
 
     # -- moto glue -----------------------------------------------------------------------
     def _as_backend(self):
@@ -295,7 +320,7 @@ class HarnessServer:
             except Exception:  # pragma: no cover - never let the ticker die
                 log.exception("lifecycle ticker")
 
-    def assume_role(self) -> dict:
+    def assume_role(self, session: str | None = None) -> dict:
         """sts:AssumeRole of the instance role, done against the in-process moto STS backend.
 
         (Over HTTP the role's EC2-only trust policy would reject the harness's admin user; the
@@ -303,7 +328,7 @@ class HarnessServer:
         """
         from moto.sts.models import sts_backends
         role = sts_backends[self.cfg["account"]]["aws"].assume_role(
-            region_name=self.cfg["region"], role_session_name=self.instance_id, role_arn=self.role_arn,
+            region_name=self.cfg["region"], role_session_name=session or self.instance_id, role_arn=self.role_arn,
             policy=None, duration=21600, external_id=None)
         return {"AccessKeyId": role.access_key_id, "SecretAccessKey": role.secret_access_key,
                 "SessionToken": role.session_token, "Expiration": _rfc3339(role.expiration)}
@@ -374,12 +399,51 @@ class HarnessServer:
                 "statements": [s.get("Sid") for s in self.effective_policy()["Statement"]]}
 
     # -- scenario ------------------------------------------------------------------------
-    def set_target_lifecycle_state(self, state: str | None) -> dict:
+    def imds_of(self, instance_id: str | None):
+        """The IMDS fake of one of the fleet's instances (None: the primary one)."""
+        if instance_id is None or instance_id == self.instance_id:
+            return self.imds
+        member = self.imds.members.get(instance_id)
+        if member is None:
+            raise KeyError(f"no instance {instance_id} in this harness")
+        return member
+
+    def set_target_lifecycle_state(self, state: str | None, instance_id: str | None = None) -> dict:
         """IMDS autoscaling/target-lifecycle-state; 'Terminated' also starts Terminating:Wait in the ASG."""
-        self.imds.target_lifecycle_state = state
+        iid = instance_id or self.instance_id
+        self.imds_of(iid).target_lifecycle_state = state
         if state == "Terminated":
-            self.machine.begin_termination(self.instance_id, cause="imds:Terminated")
-        return {"imds_target_lifecycle_state": state, "asg_state": self.machine.state_of(self.instance_id)}
+            self.machine.begin_termination(iid, cause="imds:Terminated")
+        return {"imds_target_lifecycle_state": state, "asg_state": self.machine.state_of(iid)}
+
+    def fleet(self) -> dict:
+        """Per instance: its IMDS URL, IMDS requests (total and per method + path), moto and sink requests made with
+        its current role credentials (per action), lifecycle state, and when and how its launch hook was completed
+        (control API GET /fleet)."""
+        snap = self.machine.snapshot()["instances"]
+        moto_by_key = self.moto.counter.to_json()["by_key"]
+        sink_by_key = self.sink.stats_json()["by_key"] if self.sink else {}
+        out = {}
+        for iid in self.instance_ids:
+            imds = self.imds_of(iid)
+            akid = imds.creds.get("AccessKeyId")
+            with imds.lock:
+                by_path: dict[str, int] = {}
+                for r in imds.requests:
+                    key = f"{r['method']} {r['path']}"
+                    by_path[key] = by_path.get(key, 0) + 1
+                count = imds.request_seq
+            inst = snap.get(iid, {})
+            completed = next((h["time"] for h in inst.get("history", []) if h.get("cause", "").startswith("complete:")
+                              and h.get("from") == "Pending:Wait"), None)
+            out[iid] = {"imds": imds.url, "imds_requests": count, "imds_by_path": by_path,
+                        "access_key_id": akid, "moto_requests": moto_by_key.get(akid, {}),
+                        "sink_requests": sink_by_key.get(akid, {}),
+                        "state": inst.get("state"), "launch_completed_at": completed,
+                        "launch_result": next((h["cause"].split(":", 1)[1] for h in inst.get("history", [])
+                                               if h.get("cause", "").startswith(("complete:", "timeout:"))
+                                               and h.get("from") == "Pending:Wait"), None)}
+        return {"started": self.started, "instances": out}
 
     # -- output --------------------------------------------------------------------------
     def _harness_json(self) -> dict:
@@ -393,6 +457,7 @@ class HarnessServer:
             "region": cfg["region"], "account": cfg["account"], "bucket": cfg["bucket"],
             "artifact_key": self.artifact_key, "artifact_sha256": self.artifact_sha256,
             "instance_id": self.instance_id, "az": cfg["az"], "asg": cfg["asg"],
+            "instances": [{"instance_id": iid, "imds": self.imds_of(iid).url} for iid in self.instance_ids],
             "launch_hook": cfg["launch_hook"], "terminate_hook": cfg["terminate_hook"],
             "log_group": cfg["log_group"], "role": cfg["role"],
             "role_arn": self.role_arn, "user_arn": self.user_arn,

@@ -3,7 +3,9 @@
 moto enforces few CloudWatch Logs rules (test-environment.md section 2.3); this fake enforces
 all of aws-apis.md sections 1.2-1.4, verifies SigV4 itself (sigv4.py), evaluates the agent's
 IAM policy against real log-group/log-stream ARNs, answers in AWS's awsJson1_1 error format,
-and injects faults (throttling, 5xx, resets, outages, latency, an account-wide rate quota).
+injects faults (throttling, 5xx, resets, outages, latency), and can enforce per-account request-rate quotas
+(all operations together and/or per API) the way CloudWatch Logs throttles: HTTP 400
+`{"__type":"ThrottlingException","message":"Rate exceeded"}`.
 
 Limits enforced (aws-apis.md section 1.2, from the PutLogEvents API reference / botocore model):
   * 1..10,000 events per call;
@@ -43,6 +45,7 @@ RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
                   3288, 3653)
 GROUP_NAME_RE = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 class SinkError(Exception):
@@ -111,6 +114,93 @@ class Faults:
         return False
 
 
+class TokenBucket:
+    """A token bucket: `rate` tokens per second, at most `burst` banked (a full bucket at the start)."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic):
+        if rate <= 0:
+            raise ValueError("a quota rate must be > 0")
+        self.rate = float(rate)
+        self.burst = max(1.0, float(burst if burst is not None else rate))
+        self.clock = clock
+        self.tokens = self.burst
+        self.stamp = clock()
+
+    def to_json(self) -> dict:
+        return {"rate": self.rate, "burst": self.burst}
+
+
+class Quota:
+    """Per-account request-rate quotas, as CloudWatch Logs applies them (aws-apis.md section 1.5): one bucket over
+    all operations (`rate`/`burst`) and/or one per API (`operations`: {"PutLogEvents": {"rate", "burst"}, ...}).
+    A request over any of them is answered HTTP 400 `{"__type":"ThrottlingException","message":"Rate exceeded"}`
+    and consumes no token. Off by default (no buckets)."""
+
+    def __init__(self, spec: dict | None = None, clock=time.monotonic):
+        self.clock = clock
+        self.account: TokenBucket | None = None
+        self.operations: dict[str, TokenBucket] = {}
+        if spec:
+            self.configure(spec)
+
+    def configure(self, spec: dict) -> None:
+        if not isinstance(spec, dict):
+            raise ValueError("a quota is an object {rate, burst, operations}")
+        unknown = set(spec) - {"rate", "burst", "operations"}
+        if unknown:
+            raise ValueError(f"unknown quota keys {sorted(unknown)}")
+        account = TokenBucket(spec["rate"], spec.get("burst"), self.clock) if spec.get("rate") is not None else None
+        operations = {}
+        for op, value in (spec.get("operations") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = {"rate": value}
+            if not isinstance(value, dict) or value.get("rate") is None:
+                raise ValueError(f"quota for {op} must be a rate or {{rate, burst}}")
+            operations[op] = TokenBucket(value["rate"], value.get("burst"), self.clock)
+        self.account, self.operations = account, operations
+
+    @property
+    def enabled(self) -> bool:
+        return self.account is not None or bool(self.operations)
+
+    def admit(self, op: str) -> bool:
+        """Whether a request may pass; takes a token from every bucket that applies only when all have one."""
+        buckets = [bk for bk in (self.account, self.operations.get(op)) if bk is not None]
+        now = self.clock()
+        for bk in buckets:
+            bk.tokens = min(bk.burst, bk.tokens + (now - bk.stamp) * bk.rate)
+            bk.stamp = now
+        if any(bk.tokens < 1.0 for bk in buckets):
+            return False
+        for bk in buckets:
+            bk.tokens -= 1.0
+        return True
+
+    def to_json(self) -> dict:
+        return {"enabled": self.enabled,
+                "rate": self.account.rate if self.account else None,
+                "burst": self.account.burst if self.account else None,
+                "operations": {op: bk.to_json() for op, bk in sorted(self.operations.items())}}
+
+
+def parse_quota(text: str) -> dict:
+    """`--sink-quota` syntax: comma-separated `rate=R`, `burst=B` (all operations together) and `<Operation>=R[/B]`
+    (one API), e.g. `PutLogEvents=100,CreateLogStream=5/5` or `rate=50`."""
+    spec: dict = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"quota item {part!r} is not key=value")
+        if key in ("rate", "burst"):
+            spec[key] = float(value)
+            continue
+        rate, _, burst = value.partition("/")
+        spec.setdefault("operations", {})[key] = {"rate": float(rate), "burst": float(burst) if burst else None}
+    if "burst" in spec and "rate" not in spec:
+        raise ValueError("quota burst= needs rate=")
+    return spec
+
+
 class Stats:
     def __init__(self):
         self.requests: dict[str, int] = {}
@@ -127,6 +217,8 @@ class Stats:
         self.put_batches = 0
         self.max_batch_events = 0
         self.max_batch_bytes = 0
+        self.throttled: dict[str, int] = {}     # requests refused by the quota, per operation
+        self.by_key: dict[str, dict[str, int]] = {}  # requests per access key id and operation
 
     def to_json(self) -> dict:
         return {
@@ -142,6 +234,8 @@ class Stats:
             "errors": dict(self.errors), "injected": dict(self.injected),
             "invalid_utf8_replacements": self.invalid_utf8_replacements,
             "gzip_requests": self.gzip_requests,
+            "throttled": dict(self.throttled), "throttled_total": sum(self.throttled.values()),
+            "by_key": {k: dict(v) for k, v in self.by_key.items()},
             "timeline": [{"second": s, **c} for s, c in sorted(self.timeline.items())],
         }
 
@@ -159,6 +253,7 @@ class LogsSink:
         self.groups: dict[str, dict] = {}
         self.stats = Stats()
         self.faults = Faults()
+        self.quota = Quota()
         self.seq = 0
         self.service = HTTPService(SinkHandler, self, name="sink")
 
@@ -177,6 +272,7 @@ class LogsSink:
             self.groups.clear()
             self.stats = Stats()
             self.faults = Faults()
+            self.quota = Quota()
 
     def set_faults(self, body: dict) -> dict:
         with self.lock:
@@ -198,6 +294,15 @@ class LogsSink:
                 secs = body["down_seconds"]
                 f.down_until = time.monotonic() + float(secs) if secs else None
             return f.to_json()
+
+    def set_quota(self, spec: dict | None) -> dict:
+        """Replaces the request-rate quota (None or {} switches it off)."""
+        with self.lock:
+            quota = Quota(clock=self.quota.clock)
+            if spec:
+                quota.configure(spec)
+            self.quota = quota
+            return quota.to_json()
 
     def delete(self, group: str, stream: str | None) -> dict:
         with self.lock:
@@ -231,21 +336,33 @@ class LogsSink:
         with self.lock:
             out = self.stats.to_json()
             out["faults"] = self.faults.to_json()
+            out["quota"] = self.quota.to_json()
             out["groups"] = {name: {"retentionInDays": g["retention"],
                                     "streams": {s: len(v["events"]) for s, v in g["streams"].items()}}
                              for name, g in self.groups.items()}
             return out
 
     # -- accounting ------------------------------------------------------------------------
-    def count_request(self, op: str) -> None:
+    def count_request(self, op: str, akid: str | None = None) -> None:
         with self.lock:
             st = self.stats
             st.requests_total += 1
             st.requests[op] = st.requests.get(op, 0) + 1
+            if akid:
+                per = st.by_key.setdefault(akid, {})
+                per[op] = per.get(op, 0) + 1
             sec = int(self.clock())
             bucket = st.timeline.setdefault(sec, {"requests": 0})
             bucket["requests"] += 1
             bucket[op] = bucket.get(op, 0) + 1
+
+    def count_throttled(self, op: str) -> None:
+        with self.lock:
+            st = self.stats
+            st.throttled[op] = st.throttled.get(op, 0) + 1
+            bucket = st.timeline.setdefault(int(self.clock()), {"requests": 0})
+            bucket["throttled"] = bucket.get("throttled", 0) + 1
+            bucket["throttled:" + op] = bucket.get("throttled:" + op, 0) + 1
 
     def count_error(self, code: str) -> None:
         with self.lock:
@@ -519,15 +636,17 @@ class SinkHandler(Handler):
 
     def _error(self, err: SinkError, rid: str) -> None:
         self.sink.count_error(err.code)
-        self.send_json(err.status, {"__type": err.code, "message": err.message},
-                       {"x-amzn-RequestId": rid, "x-amzn-ErrorType": f"{err.code}:"}, content_type=JSON_CT)
+        # Compact, as AWS sends it: {"__type":"ThrottlingException","message":"Rate exceeded"}
+        body = json.dumps({"__type": err.code, "message": err.message}, separators=(",", ":"))
+        self.send(err.status, body, JSON_CT, {"x-amzn-RequestId": rid, "x-amzn-ErrorType": f"{err.code}:"})
 
     def do_POST(self):
         sink = self.sink
         rid = str(uuid.uuid4())
         target = self.headers.get("X-Amz-Target", "")
         op = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else (target or "<none>")
-        sink.count_request(op)
+        m = _CREDENTIAL.search(self.headers.get("Authorization", ""))
+        sink.count_request(op, m.group(1) if m else None)
         with sink.lock:
             down = sink.faults.down()
             down_mode = sink.faults.down_mode
@@ -563,6 +682,13 @@ class SinkHandler(Handler):
         ctype = self.headers.get("Content-Type", "")
         if not ctype.startswith("application/x-amz-json-1."):
             raise SinkError("SerializationException", f"Content-Type must be {JSON_CT}, got '{ctype}'")
+        # The account's request-rate quota is checked before any work is done for the request (a throttled request
+        # costs the sink no signature check, and takes no token).
+        with sink.lock:
+            admitted = sink.quota.admit(op)
+        if not admitted:
+            sink.count_throttled(op)
+            raise SinkError("ThrottlingException", "Rate exceeded")
         pairs = [(k, v) for k, v in self.headers.items()]
         raw_target = self.path.encode("latin-1").decode("utf-8", "surrogateescape")
         try:
