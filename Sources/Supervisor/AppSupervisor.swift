@@ -139,7 +139,8 @@ public final class AppSupervisor: Sendable {
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.tickLoop(continuation) }
-                spawn(into: &group, continuation)
+                // A stop requested before the loop began means the app is not started at all.
+                if !alreadyStopped { spawn(into: &group, continuation) }
                 for await event in events {
                     if handle(event, group: &group, continuation) { break }
                 }
@@ -196,6 +197,12 @@ public final class AppSupervisor: Sendable {
                 group.addTask { _ = await child.stop(timeout: self.stopTimeout) }
                 return false
             }
+            if let child, child.groupIsAlive {
+                // The app's main process is gone but processes it started are not: stop them too. The loop ends
+                // now; the task group waits for this task before `run()` returns.
+                logger.info("stopping what is left of the app's process group", metadata: ["app.pid": "\(child.pid)"])
+                group.addTask { _ = await child.stop(timeout: self.stopTimeout) }
+            }
             return true
         case .restartDue:
             let stopped = state.withLock { $0.stopped }
@@ -225,7 +232,11 @@ public final class AppSupervisor: Sendable {
         switch action {
         case .restart(let delay, let reason):
             notify(.restarting(after: delay, reason: reason))
+            let stopTimeout = self.stopTimeout
             group.addTask {
+                // Processes the exited app left behind (workers, children) would hold its port and files: they
+                // go before the new start.
+                if let child, child.groupIsAlive { _ = await child.stop(timeout: stopTimeout) }
                 try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
                 continuation.yield(.restartDue)
             }
@@ -359,7 +370,9 @@ public final class AppSupervisor: Sendable {
         logger.warning("stopping an app left running by an earlier agent", metadata: ["app.pid": "\(pid)"])
         kill(-pid, SIGTERM)
         let deadline = clock.now.advanced(by: stopTimeout)
-        while clock.now < deadline, Self.processStartTime(pid) == start { try? await Task.sleep(for: .milliseconds(50)) }
+        while clock.now < deadline, Self.processStartTime(pid) == start {
+            do { try await Task.sleep(for: .milliseconds(50)) } catch { break }
+        }
         if Self.processStartTime(pid) == start { kill(-pid, SIGKILL) }
     }
 

@@ -259,7 +259,7 @@ public final class InstanceAgent: Sendable {
             group.addTask {
                 do {
                     let user = try self.resolveUser()
-                    return .ready(try await self.bootstrap(deadline: deadline), user)
+                    return .ready(try await self.bootstrap(deadline: deadline, user: user), user)
                 } catch {
                     return self.stopRequested.hasFired ? .stopped : .failed("\(error)")
                 }
@@ -279,7 +279,7 @@ public final class InstanceAgent: Sendable {
         }
     }
 
-    private func bootstrap(deadline: ContinuousClock.Instant) async throws -> String {
+    private func bootstrap(deadline: ContinuousClock.Instant, user: UserAccount?) async throws -> String {
         let stateDirectory = config.stateDirectory
         do {
             try FileIO.makeDirectories(stateDirectory + "/app", mode: 0o700)
@@ -287,7 +287,10 @@ public final class InstanceAgent: Sendable {
         } catch {
             throw BootstrapError(step: .install, message: "cannot create state_dir \(stateDirectory)", isPermanent: true, underlying: error as? FileIO.Failure)
         }
-        let installer = ReleaseInstaller(installDirectory: config.app.installDirectory, logger: logger)
+        // Releases are readable by the app's group only (and root): the app runs as `app.user`.
+        let installer = ReleaseInstaller(
+            installDirectory: config.app.installDirectory, preparedMarkers: stateDirectory + "/prepared",
+            group: user?.gid, logger: logger)
         let fetcher = ArtifactFetcher(s3: context.s3, downloads: stateDirectory + "/downloads", logger: logger)
         let source = config.app.source
         let record = ArtifactRecord(path: stateDirectory + "/artifact")
@@ -310,7 +313,7 @@ public final class InstanceAgent: Sendable {
         if sha256 == nil {
             let artifact = try await fetcher.fetch(source, pinned: config.app.sha256, head: head, deadline: deadline)
             setPhase(.installing, "installing release \(artifact.sha256.prefix(12))")
-            _ = try installer.install(artifact, isArchive: source.isArchive, fileName: source.fileName)
+            _ = try await installer.installRelease(artifact, isArchive: source.isArchive, fileName: source.fileName)
             record.save(source: source, etag: artifact.etag, sha256: artifact.sha256)
             fetcher.clean(keeping: nil)
             sha256 = artifact.sha256
