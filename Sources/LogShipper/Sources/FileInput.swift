@@ -16,6 +16,11 @@ import Logging
 /// - Deleted or renamed-away files stay open until everything in them was accepted, then are released.
 /// - What can't be recovered (a checkpointed file gone while the agent was stopped) is reported with the number
 ///   of bytes lost.
+///
+/// Cost stays flat as files are added: a change event finds its file through a path index, a loop turn visits
+/// only the files that changed (`readable`), hold data (`holding`) or were rotated away (`detachedKeys`), and
+/// the backlog is a running total. Files are opened with `O_NOATIME` (no inode write per read), and the soft
+/// descriptor limit is raised towards the hard one before tailed and rotated-away files could use it up.
 final class FileInput {
     /// The pattern: an absolute path whose last component (and directories) may contain `*`, `?`, `[...]`.
     let pattern: String
@@ -30,6 +35,16 @@ final class FileInput {
     private var reportedErrors: Set<String> = []
     /// Copies found after copytruncate: acknowledgements of (file, generation) now belong to the copy.
     private var redirects: [RedirectKey: InputKey] = [:]
+    /// The file each known path names (attached files, and rotated files whose new name was seen).
+    private var byPath: [String: InputKey] = [:]
+    /// Files that may have data to read (not at their end).
+    private var readable: Set<InputKey> = []
+    /// Files holding back a partial line or a multiline event.
+    private var holding: Set<InputKey> = []
+    /// Files whose path no longer names them.
+    private var detachedKeys: Set<InputKey> = []
+    private let backlogCounter = BacklogCounter()
+    private var cachedPositions: [String]?
 
     private struct RedirectKey: Hashable {
         var key: InputKey
@@ -73,15 +88,15 @@ final class FileInput {
 
     /// Opens the files the pattern matches now and reconciles them with the checkpoint.
     func start(checkpoint: SourceCheckpoint?) {
-        var remembered = checkpoint?.files ?? []
+        var remembered: [InputKey: SourceCheckpoint.File] = [:]
+        for entry in checkpoint?.files ?? [] { remembered[.file(device: entry.device, inode: entry.inode)] = entry }
         for path in currentPaths() {
             guard let (fd, info) = openFile(path) else { continue }
             let key = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
             let size = Int64(info.st_size)
             var offset: Int64 = 0
             var fingerprint = Fingerprint.read(fd) ?? Fingerprint(length: 0, hash: "")
-            if let index = remembered.firstIndex(where: { $0.device == UInt64(info.st_dev) && $0.inode == UInt64(info.st_ino) }) {
-                let entry = remembered.remove(at: index)
+            if let entry = remembered.removeValue(forKey: key) {
                 let stored = Fingerprint(length: entry.fingerprintLength, hash: entry.fingerprint)
                 if stored.matches(fd) {
                     fingerprint = stored
@@ -98,7 +113,7 @@ final class FileInput {
             track(TrackedFile(key: key, path: path, fd: fd, fingerprint: fingerprint, offset: offset, size: size))
         }
         // Checkpointed files no longer at their path: renamed by rotation (read the rest) or gone (report).
-        for entry in remembered {
+        for entry in remembered.values.sorted(by: { $0.path < $1.path }) {
             if !findRenamed(entry) {
                 reportLoss(entry, reason: "it was rotated away or deleted while the agent was stopped")
             }
@@ -151,40 +166,85 @@ final class FileInput {
     // MARK: - Changes
 
     /// A watched directory reported a change to `name` (created, moved, deleted, modified, attributes).
+    ///
+    /// O(1) in the number of files: the path index finds the file the name stands for; one `stat` tells whether
+    /// the name still names it. A name not in the index is a new file (if it matches the pattern) or a rotated
+    /// file under its new name (then it is indexed under that name and read).
     func changed(directory: String, name: String) {
         let path = directory + "/" + name
-        if let file = files.values.first(where: { $0.path == path && !$0.detached }) {
-            var info = stat()
-            if stat(path, &info) == 0, InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) == file.key {
-                file.atEnd = false
+        // A name this input knows nothing about, in a directory with no rotated file to look for: not ours.
+        if byPath[path] == nil, detachedKeys.isEmpty, !matches(directory: directory, name: name) { return }
+        var info = stat()
+        let exists = stat(path, &info) == 0
+        let current = exists ? InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
+        if let key = byPath[path], let file = files[key] {
+            if current == key {
+                wake(file)
                 return
             }
-            detach(file, reason: "renamed or deleted")
+            byPath.removeValue(forKey: path)
+            if !file.detached { detach(file, reason: "renamed or deleted") }
         }
-        // Data written to a detached file under its new name also arrives here.
-        for file in files.values where file.detached { file.atEnd = false }
+        guard let current else { return }
+        if let existing = files[current] {
+            // A rotated file seen under its new name: read what was written to it since.
+            if existing.detached {
+                rename(existing, to: path)
+                wake(existing)
+            }
+            return
+        }
         if matches(directory: directory, name: name) { open(path) }
     }
 
     /// Looks at everything again (periodically, and after an inotify overflow).
     func rescan() {
-        for file in files.values where !file.detached {
+        for file in Array(files.values) where !file.detached {
             var info = stat()
             if stat(file.path, &info) != 0 || InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) != file.key {
+                if byPath[file.path] == file.key { byPath.removeValue(forKey: file.path) }
                 detach(file, reason: "renamed or deleted")
             }
-            file.atEnd = false
         }
-        for file in files.values where file.detached { file.atEnd = false }
+        for file in files.values { wake(file) }
         for path in currentPaths() { open(path) }
     }
 
     private func detach(_ file: TrackedFile, reason: String) {
         file.detached = true
-        file.atEnd = false
+        detachedKeys.insert(file.key)
+        wake(file)
         logger.info(
             "file rotated; reading it to its end",
             metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.reason": "\(reason)", "file.offset": "\(file.readOffset)"])
+    }
+
+    /// Records a file's new name.
+    private func rename(_ file: TrackedFile, to path: String) {
+        guard file.path != path else {
+            byPath[path] = file.key
+            return
+        }
+        if byPath[file.path] == file.key { byPath.removeValue(forKey: file.path) }
+        file.path = path
+        byPath[path] = file.key
+        cachedPositions = nil
+    }
+
+    /// The file may have data: read it on the next pump.
+    private func wake(_ file: TrackedFile) {
+        file.atEnd = false
+        readable.insert(file.key)
+    }
+
+    /// Reading reached the end of the file.
+    private func rest(_ file: TrackedFile) {
+        file.atEnd = true
+        readable.remove(file.key)
+    }
+
+    private func noteHolding(_ file: TrackedFile) {
+        if file.isHolding { holding.insert(file.key) } else { holding.remove(file.key) }
     }
 
     /// Starts tailing a path if it is a file not tracked yet.
@@ -193,7 +253,7 @@ final class FileInput {
         guard stat(path, &info) == 0 else { return }
         let key = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         if let existing = files[key] {
-            if existing.detached, existing.path != path { existing.path = path }
+            if existing.detached { rename(existing, to: path) }
             return
         }
         guard let (fd, opened) = openFile(path) else { return }
@@ -210,12 +270,39 @@ final class FileInput {
     }
 
     private func track(_ file: TrackedFile) {
+        if files[file.key] != nil { untrack(file.key) }
         if let multilineStart { file.multiline = MultilineJoiner(start: multilineStart) }
         files[file.key] = file
+        file.counter = backlogCounter
+        if file.detached { detachedKeys.insert(file.key) }
+        if !file.detached || byPath[file.path] == nil { byPath[file.path] = file.key }
+        wake(file)
+        cachedPositions = nil
+        DescriptorLimit.opened(logger: logger)
     }
 
+    /// Stops tracking a file (its descriptor closes when the last reference goes).
+    private func untrack(_ key: InputKey) {
+        guard let file = files.removeValue(forKey: key) else { return }
+        DescriptorLimit.closed()
+        cachedPositions = nil
+        file.counter = nil
+        if byPath[file.path] == key { byPath.removeValue(forKey: file.path) }
+        readable.remove(key)
+        holding.remove(key)
+        detachedKeys.remove(key)
+        redirects = redirects.filter { $0.value != key && $0.key.key != key }
+    }
+
+    /// `O_NOATIME`: reads don't update the file's access time, which would dirty its inode on every read of a
+    /// tailed file. Allowed only for the file's owner (or with CAP_FOWNER); `openFile` retries without it.
+    /// The value is Linux's (the same on every architecture Swift runs on); Swift's Glibc module hides it.
+    private static let noAccessTime: Int32 = 0o1_000_000
+
     private func openFile(_ path: String) -> (Int32, stat)? {
-        let fd = Glibc.open(path, (punchHoles ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        let flags = (punchHoles ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK
+        var fd = Glibc.open(path, flags | Self.noAccessTime)
+        if fd < 0, errno == EPERM { fd = Glibc.open(path, flags) }
         guard fd >= 0 else {
             let code = errno
             if code != ENOENT { reportOnce(path, "cannot open \(path): \(String(cString: strerror(code)))") }
@@ -243,36 +330,55 @@ final class FileInput {
 
     // MARK: - Reading
 
-    /// Reads from files with data (at most `chunks` reads of `buffer.count` bytes); events go to `emit`.
+    /// Reads from files with data (at most `chunks` × `buffer.count` bytes in all); events go to `emit`.
     /// Returns true when there may be more to read right away.
+    ///
+    /// Only files that changed are visited, the ones furthest behind first. A read that returns data costs one
+    /// `pread`; the file's size is asked for (`fstat`) only when a woken file had nothing new, which is how a
+    /// truncation shows (copytruncate).
     func pump(
         chunks: Int, buffer: UnsafeMutableRawBufferPointer, now: ContinuousClock.Instant,
         emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void
     ) -> Bool {
-        var budget = chunks
-        var more = false
-        for file in files.values.sorted(by: { $0.readOffset < $1.readOffset }) where !file.atEnd {
+        guard !readable.isEmpty else { return false }
+        var budget = chunks * buffer.count
+        let order = readable.compactMap { files[$0] }.sorted { $0.readOffset < $1.readOffset }
+        for file in order where !file.atEnd {
             guard budget > 0 else { return true }
-            var info = stat()
-            guard fstat(file.fd, &info) == 0 else { continue }
-            let size = Int64(info.st_size)
-            if size < file.readOffset {
-                truncated(file, newSize: size)
-            }
-            file.size = size
+            var readAny = false
             while budget > 0 {
-                let count = pread(file.fd, buffer.baseAddress, buffer.count, off_t(file.readOffset))
+                let count = pread(file.fd, buffer.baseAddress, min(buffer.count, budget), off_t(file.readOffset))
                 if count < 0 {
                     if errno == EINTR { continue }
                     reportOnce(file.path, "cannot read \(file.path): \(String(cString: strerror(errno)))")
-                    file.atEnd = true
+                    rest(file)
                     break
                 }
                 if count == 0 {
-                    file.atEnd = true
+                    if readAny {
+                        // Grew and was read to its end in this turn.
+                        file.size = max(file.size, file.readOffset)
+                        rest(file)
+                        break
+                    }
+                    var info = stat()
+                    guard fstat(file.fd, &info) == 0 else {
+                        rest(file)
+                        break
+                    }
+                    let size = Int64(info.st_size)
+                    if size < file.readOffset {
+                        truncated(file, newSize: size)
+                        file.size = size
+                        readAny = false
+                        continue
+                    }
+                    file.size = size
+                    rest(file)
                     break
                 }
-                budget -= 1
+                readAny = true
+                budget -= count
                 file.readOffset += Int64(count)
                 file.lastGrowth = now
                 if file.fingerprint.length < Fingerprint.maxLength, file.readOffset > Int64(file.fingerprint.length),
@@ -281,10 +387,11 @@ final class FileInput {
                     file.fingerprint = refreshed
                 }
                 frame(file, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), now: now, emit: emit)
+                noteHolding(file)
             }
-            if !file.atEnd { more = true }
+            if file.size < file.readOffset { file.size = file.readOffset }
         }
-        return more
+        return !readable.isEmpty
     }
 
     private func frame(
@@ -329,7 +436,9 @@ final class FileInput {
     /// Hands out held-back data: partial last lines and multiline events that waited `linger` (or everything
     /// when `force`, on drain). Files that will not grow any more (detached, at their end) always flush.
     func flushHeld(now: ContinuousClock.Instant, linger: Duration, force: Bool, emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void) {
-        for file in files.values {
+        guard !holding.isEmpty else { return }
+        for file in holding.compactMap({ files[$0] }) {
+            defer { noteHolding(file) }
             let quiet = now - file.lastGrowth >= linger
             let generation = file.generation
             if var joiner = file.multiline, !joiner.held.isEmpty, force || quiet || file.detached {
@@ -356,7 +465,8 @@ final class FileInput {
 
     /// The earliest time held-back multiline data is due.
     func nextHeldDeadline(linger: Duration) -> ContinuousClock.Instant? {
-        files.values.compactMap { file in file.multiline?.heldSince.map { $0.advanced(by: linger) } }.min()
+        guard multilineStart != nil else { return nil }
+        return holding.compactMap { files[$0]?.multiline?.heldSince.map { $0.advanced(by: linger) } }.min()
     }
 
     private func truncated(_ file: TrackedFile, newSize: Int64) {
@@ -392,11 +502,13 @@ final class FileInput {
         file.generation += 1
         file.readOffset = 0
         file.committedOffset = 0
+        cachedPositions = nil
         file.punched = 0
         file.framer.reset()
         file.multiline?.held.removeAll()
         file.fingerprint = Fingerprint.read(file.fd) ?? Fingerprint(length: 0, hash: "")
-        file.atEnd = false
+        noteHolding(file)
+        wake(file)
     }
 
     private func recoverFromCopy(of entry: SourceCheckpoint.File, directory: String, excluding key: InputKey) {
@@ -435,6 +547,7 @@ final class FileInput {
         }
         guard let file = target, offset > file.committedOffset else { return }
         file.committedOffset = offset
+        cachedPositions = nil
         if punchHoles, !file.detached {
             let aligned = (file.committedOffset / 4096) * 4096
             if aligned - file.punched >= Self.punchGranularity {
@@ -448,13 +561,19 @@ final class FileInput {
 
     /// Closes detached files that are read to their end, quiet, and fully accepted. Returns whether any was released.
     func releaseFinished(now: ContinuousClock.Instant) -> Bool {
+        guard !detachedKeys.isEmpty else { return false }
         var released = false
-        for (key, file) in files where file.detached && file.atEnd && file.framer.pendingCount == 0
-            && (file.multiline?.held.isEmpty ?? true) && file.committedOffset >= file.readOffset
-            && now - file.lastGrowth >= Self.releaseAfter
+        for file in detachedKeys.compactMap({ files[$0] }) where file.atEnd && !file.isHolding
+            && file.committedOffset >= file.readOffset && now - file.lastGrowth >= Self.releaseAfter
         {
-            files.removeValue(forKey: key)
-            redirects = redirects.filter { $0.value != key && $0.key.key != key }
+            // Written to since (a rotated or deleted file whose writer still holds it: no event names it): read on.
+            var info = stat()
+            if fstat(file.fd, &info) == 0, Int64(info.st_size) > file.readOffset {
+                file.lastGrowth = now
+                wake(file)
+                continue
+            }
+            untrack(file.key)
             released = true
             logger.info("released a rotated file after shipping all of it", metadata: ["logs.source": "\(source)", "file.path": "\(file.path)"])
         }
@@ -467,8 +586,16 @@ final class FileInput {
     }
 
     /// Bytes read but not yet accepted, and bytes not read yet (backlog), for status.
-    var backlog: Int64 {
-        files.values.reduce(0) { $0 + max(0, max($1.size, $1.readOffset) - $1.committedOffset) }
+    var backlog: Int64 { backlogCounter.total }
+
+    /// Where each file stands, `path@acceptedOffset`, sorted, for status: rebuilt only after an acknowledgement,
+    /// a rename or a file coming or going, not on every loop turn (with a thousand files, building these strings
+    /// on every wake-up costs more than reading the files).
+    var positions: [String] {
+        if let cachedPositions { return cachedPositions }
+        let built = files.values.map { "\($0.path)@\($0.committedOffset)" }.sorted()
+        cachedPositions = built
+        return built
     }
 
     // MARK: - Drain
@@ -478,7 +605,7 @@ final class FileInput {
         for file in files.values {
             var info = stat()
             file.drainTarget = fstat(file.fd, &info) == 0 ? Int64(info.st_size) : file.readOffset
-            file.atEnd = false
+            wake(file)
         }
     }
 
