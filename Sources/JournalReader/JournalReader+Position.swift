@@ -22,11 +22,14 @@ extension JournalReader {
         // Creating the inotify watch now (not at the first sd_journal_wait) means no change after this point is
         // missed, and the first wait() really waits.
         try journalCheck(sd_journal_get_fd(journal), "sd_journal_get_fd")
+        // Decided before the filter goes in: finding the boot looks at the journal unfiltered.
+        let boot: String
+        if let bootID { boot = bootID } else { boot = try journalBootID(journal) }
         try addFilter(journal, filter)
 
         switch start {
         case .bootStart:
-            try seekBootStart(journal, bootID: bootID)
+            try seekBootStart(journal, bootID: boot)
             return Position()
         case .tail:
             try seekTail(journal)
@@ -36,7 +39,7 @@ extension JournalReader {
             guard sought >= 0 else {
                 let error = JournalReaderError(
                     call: "sd_journal_seek_cursor", errno: -sought, detail: "cursor \"\(cursor)\"")
-                try seekBootStart(journal, bootID: bootID)
+                try seekBootStart(journal, bootID: boot)
                 return Position(fellBack: "\(error); reading from the start of the current boot instead")
             }
             // libsystemd moves to the entry at the cursor if it still exists, else to the first one after where
@@ -66,12 +69,30 @@ extension JournalReader {
     }
 
     /// AND-s `_BOOT_ID=<boot>` onto the filter and moves before the first entry.
-    static func seekBootStart(_ journal: OpaquePointer, bootID: String?) throws(JournalReaderError) {
-        let boot: String
-        if let bootID { boot = bootID } else { boot = try currentBootID() }
+    static func seekBootStart(_ journal: OpaquePointer, bootID: String) throws(JournalReaderError) {
         try journalCheck(sd_journal_add_conjunction(journal), "sd_journal_add_conjunction")
-        try addMatch(journal, "_BOOT_ID=\(boot)")
+        try addMatch(journal, "_BOOT_ID=\(bootID)")
         try journalCheck(sd_journal_seek_head(journal), "sd_journal_seek_head")
+    }
+
+    /// The boot whose entries "this boot" means: the kernel's boot ID when the journal has entries of it; else the
+    /// boot of the journal's newest entry. The two differ only where the agent's view of `/proc` is not the
+    /// journal's — a sandboxed service in a container, where `boot_id` can be the host's — and there the journal's
+    /// own newest entry is the one that belongs to this system. Leaves the handle unfiltered, before the head.
+    static func journalBootID(_ journal: OpaquePointer) throws(JournalReaderError) -> String {
+        let kernel = try currentBootID()
+        try addMatch(journal, "_BOOT_ID=\(kernel)")
+        try journalCheck(sd_journal_seek_head(journal), "sd_journal_seek_head")
+        let kernelHasEntries = try journalCheck(sd_journal_next(journal), "sd_journal_next") > 0
+        sd_journal_flush_matches(journal)
+        defer { _ = sd_journal_seek_head(journal) }
+        guard !kernelHasEntries else { return kernel }
+        try journalCheck(sd_journal_seek_tail(journal), "sd_journal_seek_tail")
+        guard try journalCheck(sd_journal_previous(journal), "sd_journal_previous") > 0 else { return kernel }
+        var monotonic: UInt64 = 0
+        var boot = sd_id128_t()
+        guard sd_journal_get_monotonic_usec(journal, &monotonic, &boot) >= 0 else { return kernel }
+        return bootText(boot)
     }
 
     /// Moves onto the last matching entry, so `sd_journal_next` returns only later ones (the documented
@@ -89,6 +110,11 @@ extension JournalReader {
     static func currentBootID() throws(JournalReaderError) -> String {
         var id = sd_id128_t()
         try journalCheck(sd_id128_get_boot(&id), "sd_id128_get_boot")
+        return bootText(id)
+    }
+
+    /// A boot ID as 32 lower-case hex digits.
+    static func bootText(_ id: sd_id128_t) -> String {
         var text = [CChar](repeating: 0, count: Int(SD_ID128_STRING_MAX))
         _ = sd_id128_to_string(id, &text)
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -192,8 +192,10 @@ struct OfflineJournalTests {
         #expect(Self.texts(try Self.drain(bootB)) == ["B started", "B 0", "B 1"])
         let bootA = try JournalReader(filter: filter, directory: directory, start: .bootStart, bootID: a)
         #expect(Self.texts(try Self.drain(bootA)) == ["A 0", "A stopped"])
+        // No entry of the kernel's boot in this journal (as for a sandboxed service in a container, whose
+        // boot_id can be the host's): "this boot" is the boot of the journal's newest entry.
         let current = try JournalReader(units: ["a"], directory: directory, start: .bootStart)
-        #expect(try current.next(limit: 10).isEmpty)
+        #expect(Self.texts(try Self.drain(current)) == ["B started", "B 0", "B 1"])
     }
 
     @Test("tail skips everything already there")
