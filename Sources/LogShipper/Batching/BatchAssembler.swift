@@ -20,7 +20,11 @@ public struct BatchAssembler: Sendable {
     public private(set) var completed: [OutgoingBatch] = []
     private var lastTimestamp: Int64 = 0
     private var lastKey: InputKey?
-    private var lastPosition = InputPosition.offset(0, generation: 0)
+    /// Where `lastKey` stands: a file offset is kept as plain integers (copying the enum, which may hold a journal
+    /// cursor string, costs two outlined calls per line), anything else as the position itself.
+    private var lastOffset: Int64 = 0
+    private var lastGeneration = 0
+    private var lastCursor: InputPosition?
     private var positions: [InputKey: InputPosition] = [:]
     /// Positions reached by empty lines while no batch was open: committed with the next batch.
     private var emptyAdvance: [InputKey: InputPosition] = [:]
@@ -131,6 +135,15 @@ public struct BatchAssembler: Sendable {
             if let lastKey { positions[lastKey] = lastPosition }
             lastKey = key
         }
-        lastPosition = position
+        if case .offset(let offset, let generation) = position {
+            lastOffset = offset
+            lastGeneration = generation
+            if lastCursor != nil { lastCursor = nil }
+        } else {
+            lastCursor = position
+        }
     }
+
+    /// The position of the last event added.
+    private var lastPosition: InputPosition { lastCursor ?? .offset(lastOffset, generation: lastGeneration) }
 }

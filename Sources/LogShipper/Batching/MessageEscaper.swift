@@ -44,19 +44,14 @@ enum MessageEscaper {
                 destination.storeBytes(of: low, toByteOffset: output, as: UInt64.self)
                 destination.storeBytes(of: high, toByteOffset: output &+ 8, as: UInt64.self)
                 let lowMask = specialBytes(low)
-                let step: Int
-                if lowMask == 0 {
-                    let highMask = specialBytes(high)
-                    if highMask == 0 {
-                        index &+= 16
-                        output &+= 16
-                        counted &+= 16
-                        continue
-                    }
-                    step = 8 &+ highMask.trailingZeroBitCount &>> 3
-                } else {
-                    step = lowMask.trailingZeroBitCount &>> 3
+                let highMask = specialBytes(high)
+                if lowMask | highMask == 0 {
+                    index &+= 16
+                    output &+= 16
+                    counted &+= 16
+                    continue
                 }
+                let step = lowMask != 0 ? lowMask.trailingZeroBitCount &>> 3 : 8 &+ highMask.trailingZeroBitCount &>> 3
                 index &+= step
                 output &+= step
                 counted &+= step
