@@ -41,6 +41,8 @@ struct RunCommand: AsyncParsableCommand {
     /// Loads the configuration, builds the services and runs them until they stop.
     func run() async throws {
         ignoreBrokenPipes()
+        // Trapped before anything else: a stop request during start-up must not kill the agent half-way.
+        let stop = await StopSignals()
         let environment = Environment.process()
         let level = environment["CLOCK_AGENT_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
         AgentLogging.bootstrap(journalStream: environment["JOURNAL_STREAM"], level: level)
@@ -60,20 +62,50 @@ struct RunCommand: AsyncParsableCommand {
                 "agent.version": "\(BuildInfo.version)", "agent.commit": "\(BuildInfo.commit)",
                 "config.path": "\(path)",
             ])
-        let services: AgentServices
+        try await withThrowingTaskGroup(of: Void.self) { signals in
+            signals.addTask { await stop.run() }
+            defer { signals.cancelAll() }
+            try await runServices(configuration: configuration, environment: environment, stop: stop, logger: logger)
+        }
+    }
+
+    /// Builds the services (unless a stop request comes first) and runs them until they stop.
+    private func runServices(
+        configuration: Configuration, environment: Environment, stop: StopSignals, logger: Logger
+    ) async throws {
+        let built: AgentServices?
         do {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            services = try await buildServices(
-                configuration: configuration, environment: environment, logger: logger, registry: registry)
+            built = try await withThrowingTaskGroup(of: AgentServices?.self) { startup in
+                startup.addTask {
+                    try await buildServices(
+                        configuration: configuration, environment: environment, logger: logger, registry: registry)
+                }
+                startup.addTask {
+                    await stop.wait()
+                    return nil
+                }
+                defer { startup.cancelAll() }
+                return try await startup.next() ?? nil
+            }
         } catch {
+            guard stop.requested == nil else {
+                logger.notice("stopped during start-up", metadata: ["agent.signal": "\(stop.requested ?? "")"])
+                return
+            }
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(3)
         }
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        guard let services = built else {
+            logger.notice("stopped during start-up", metadata: ["agent.signal": "\(stop.requested ?? "")"])
+            return
+        }
         defer { services.status.stop() }
+        // Signals reach the group through `stop` (trapped since the start), not through handlers of its own.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: services.services, gracefulShutdownSignals: [], logger: logger))
+        await stop.attach(group)
         do {
             try await group.run()
         } catch let error as BootstrapError {

@@ -260,3 +260,24 @@ def children(pid):
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry))
     return found
+
+
+def test_sigterm_during_start_up_ends_it_cleanly(workdir, start_harness, agents):
+    """A stop request while the agent still waits for instance metadata (here: a metadata service that accepts
+    connections and never answers) ends the start-up with exit 0, not with the signal's default action."""
+    import socket
+    harness = start_harness(app_archive(os.path.join(workdir, "clock-app.tar.gz")))
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    try:
+        agent = agents(workdir, harness, base_config(workdir, harness, free_port()),
+                       extra_env={"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{silent.getsockname()[1]}/"})
+        agent.start()
+        agent.wait_log("clock-agent starting", 20)
+        time.sleep(2)
+        agent.signal(signal.SIGTERM)
+        assert agent.wait(20) == 0
+        assert "stopped during start-up" in agent.log()
+    finally:
+        silent.close()
