@@ -144,6 +144,7 @@ let package = Package(
                 "AgentConfig",
                 "Bootstrap",
                 "LogShipper",
+                "Supervisor",
                 "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,6 +99,15 @@ int clock_spawn(const clock_spawn_attributes *attributes, pid_t *pid, int *stage
         close_from(3, report);
 
         if (attributes->directory && chdir(attributes->directory) != 0) child_fail(report, CLOCK_SPAWN_CHDIR);
+
+        if (attributes->reset_open_files) {
+            struct rlimit limit;
+            if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != attributes->open_files_soft) {
+                limit.rlim_cur = attributes->open_files_soft;
+                // Best effort: the app still starts if the limit can't be lowered.
+                (void)setrlimit(RLIMIT_NOFILE, &limit);
+            }
+        }
 
         if (attributes->drop_privileges) {
             if (setgroups(0, NULL) != 0) child_fail(report, CLOCK_SPAWN_SETGROUPS);

@@ -71,7 +71,9 @@ public final class ChildProcess: Sendable {
                             stdin_fd: configuration.standardInput ?? -1, stdout_fd: configuration.standardOutput ?? -1,
                             stderr_fd: configuration.standardError ?? -1,
                             drop_privileges: configuration.user == nil ? 0 : 1, uid: configuration.user?.uid ?? 0,
-                            gid: configuration.user?.gid ?? 0, new_session: 1)
+                            gid: configuration.user?.gid ?? 0, new_session: 1,
+                            reset_open_files: InheritedLimits.openFiles == nil ? 0 : 1,
+                            open_files_soft: InheritedLimits.openFiles ?? 0)
                         return clock_spawn(&attributes, &pid, &stage, &error)
                     }
                 }

@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import Supervisor
 import SystemdSupport
 
 /// `clock-agent run`: the daemon, in the foreground.
@@ -43,6 +44,8 @@ struct RunCommand: AsyncParsableCommand {
         ignoreBrokenPipes()
         // Trapped before anything else: a stop request during start-up must not kill the agent half-way.
         let stop = await StopSignals()
+        // The open-file limit the app gets, read before the log shipper may raise the agent's own.
+        _ = InheritedLimits.openFiles
         let environment = Environment.process()
         let level = environment["CLOCK_AGENT_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
         AgentLogging.bootstrap(journalStream: environment["JOURNAL_STREAM"], level: level)

@@ -181,3 +181,30 @@ struct ChildProcessTests {
         #expect(ids.contains("groups=\(nobody.gid)(") && !ids.contains(",0(root)"))
     }
 }
+
+@Suite(.serialized)
+struct InheritedLimitsTests {
+    @Test func childrenStartWithTheOpenFileLimitTheAgentWasGiven() async throws {
+        let given = try #require(InheritedLimits.openFiles)
+        var limit = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        let saved = limit
+        // The agent's own soft limit moves away from the one it was given (the log shipper raises it when it tails
+        // many files; lowering it here works whatever the hard limit is): the child still gets the given one.
+        limit.rlim_cur = given > 512 ? given - 256 : given + 1
+        try #require(limit.rlim_cur <= limit.rlim_max)
+        #expect(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        defer {
+            var restore = saved
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &restore)
+        }
+        let directory = try TemporaryDirectory()
+        let output = open(directory.file("out"), O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        defer { close(output) }
+        let child = try ChildProcess(
+            .init(arguments: ["sh", "-c", "ulimit -n"], environment: ChildProcessTests.environment, standardOutput: output))
+        #expect(await child.waitForExit() == .exited(0))
+        let printed = try String(contentsOfFile: directory.file("out"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(printed == String(given))
+    }
+}

@@ -1,6 +1,7 @@
 #ifndef CLOCK_AGENT_CSPAWN_H
 #define CLOCK_AGENT_CSPAWN_H
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /// What `clock_spawn` does between fork and exec. Every pointer must stay valid during the call only.
@@ -21,6 +22,11 @@ typedef struct clock_spawn_attributes {
     gid_t gid;
     /// Put the child in a new session (and so a new process group whose id is its pid).
     int new_session;
+    /// When non-zero, the child's soft limit on open descriptors (RLIMIT_NOFILE) is set to `open_files_soft` before
+    /// exec: the agent may have raised its own for the files it tails, and the app should start with the limit the
+    /// agent was given.
+    int reset_open_files;
+    rlim_t open_files_soft;
 } clock_spawn_attributes;
 
 /// Where a spawn failed, reported back from the child before exec.
@@ -39,8 +45,8 @@ typedef enum clock_spawn_stage {
 
 /// Starts a child process without a shell: fork, then in the child reset the signal mask and every signal
 /// disposition to the default (the agent's threads block signals the app must receive), start a new session,
-/// set up descriptors 0–2, close every other descriptor, change directory, drop to `uid`/`gid` with no supplementary
-/// groups, and exec. Only async-signal-safe calls run between fork and exec.
+/// set up descriptors 0–2, close every other descriptor, change directory, restore the soft open-file limit, drop to
+/// `uid`/`gid` with no supplementary groups, and exec. Only async-signal-safe calls run between fork and exec.
 ///
 /// Returns 0 and sets `*pid` on success. On failure returns -1 and sets `*stage` (a `clock_spawn_stage`) and
 /// `*error` (an errno): a failure inside the child (e.g. exec of a missing program) is reported through a
