@@ -1,3 +1,4 @@
+import Dispatch
 import AWSCore
 import CSpawn
 import Synchronization
@@ -177,9 +178,18 @@ public final class ChildProcess: Sendable {
 
     /// Sleeps for `duration` even if the calling task is cancelled (a cancelled `Task.sleep` returns at once).
     ///
-    /// The sleep runs in a task of its own, which does not inherit the caller's cancellation.
+    /// A timer on a dispatch queue resumes the waiting task; no task's cancellation reaches it.
     private static func sleepIgnoringCancellation(_ duration: Duration) async {
-        await Task { try? await Task.sleep(for: duration) }.value
+        let interval = dispatchInterval(until: ContinuousClock.now.advanced(by: duration))
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().asyncAfter(deadline: .now() + interval) { waiter.resume() }
+        }
+    }
+
+    /// The time from now until `deadline`, for a dispatch timer (zero if it has passed).
+    private static func dispatchInterval(until deadline: ContinuousClock.Instant) -> DispatchTimeInterval {
+        let (seconds, attoseconds) = (deadline - ContinuousClock.now).components
+        return .nanoseconds(max(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000), 0))
     }
 
     /// Waits until the child ends (its status), `deadline` passes (nil) or, when `cancellable`, the calling task is
@@ -190,7 +200,7 @@ public final class ChildProcess: Sendable {
             state.nextWaiter += 1
             return state.nextWaiter
         }
-        var timer: Task<Void, Never>?
+        var timer: DispatchWorkItem?
         defer { timer?.cancel() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ExitStatus?, Never>) in
@@ -205,15 +215,10 @@ public final class ChildProcess: Sendable {
                     return
                 }
                 if let deadline {
-                    // A task of its own, so that the caller's cancellation can't cut the deadline short.
-                    timer = Task { [self] in
-                        do {
-                            try await Task.sleep(until: deadline, clock: .continuous)
-                        } catch {
-                            return  // cancelled: the child ended first
-                        }
-                        resumeWaiter(id)
-                    }
+                    // A dispatch timer, so that the caller's cancellation can't cut the deadline short.
+                    let item = DispatchWorkItem { [self] in resumeWaiter(id) }
+                    timer = item
+                    DispatchQueue.global().asyncAfter(deadline: .now() + Self.dispatchInterval(until: deadline), execute: item)
                 }
             }
         } onCancel: {

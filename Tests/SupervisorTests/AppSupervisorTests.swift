@@ -24,13 +24,18 @@ struct AppSupervisorTests {
             stopTimeout: .seconds(2), logger: Logger(label: "test"), notify: notify)
     }
 
-    /// Whether `pid` is a live process (zombies waiting for init don't count).
+    /// The workers' command line, distinctive enough that a reused pid (other tests start many processes) is not
+    /// taken for a worker.
+    static let workerCommand = "sleep 317"
+
+    /// Whether `pid` is a live worker (zombies waiting for init don't count).
     static func isAlive(_ pid: Int32) -> Bool {
         guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")"),
+            let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
         else { return false }
         let state = stat[stat.index(close, offsetBy: 2)]
-        return state != "Z" && state != "X"
+        return state != "Z" && state != "X" && command.split(separator: "\0").joined(separator: " ") == workerCommand
     }
 
     static func waitUntil(_ deadline: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
@@ -45,7 +50,7 @@ struct AppSupervisorTests {
     @Test func workersLeftByAnExitedAppAreStoppedBeforeTheRestart() async throws {
         let directory = try TemporaryDirectory()
         // The app starts a worker that ignores SIGTERM, records its pid (one line per start) and exits.
-        let script = "trap '' TERM; sleep 300 & echo $! >> workers; exit 1"
+        let script = "trap '' TERM; \(Self.workerCommand) & echo $! >> workers; exit 1"
         let app = supervisor(["sh", "-c", script], in: directory)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await app.run() }
