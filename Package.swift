@@ -98,6 +98,7 @@ let package = Package(
                 "CLinux",
                 "AgentConfig",
                 "JournalReader",
+                "SystemdSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

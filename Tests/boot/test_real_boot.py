@@ -300,5 +300,10 @@ def test_systemctl_stop_drains_cleanly(boot):
     # The app is gone, and the line it printed while being stopped was shipped before the agent exited.
     assert boot.c.exec(["test", "-e", f"/proc/{app_pid}"]).returncode != 0
     assert any("web clock stopping" in m for m in boot.events("app")), boot.events("app")[-10:]
+    # The agent's own last journal entries, written just before the drain, were shipped too (the drain waits for
+    # a marker entry of its own to come through journald).
+    agent = boot.events("agent")
+    assert any(m.startswith("draining") for m in agent), agent[-10:]
+    assert any("shipping every log line written before the drain" in m for m in agent), agent[-10:]
     # A stop that is not a scale-in does not complete the terminate hook.
     assert not [c for c in boot.lifecycle_calls("CompleteLifecycleAction") if c.get("hook") == "clock-terminate"]

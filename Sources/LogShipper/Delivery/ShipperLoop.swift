@@ -170,9 +170,14 @@ final class ShipperLoop: @unchecked Sendable {
                 drainWaiters.append((waiter, deadline))
                 if !drainStarted {
                     drainStarted = true
+                    // Changes already reported count as written before the drain: read them before the targets.
+                    readInotify()
+                    let id = Self.drainID()
                     for pipeline in pipelines {
-                        if case .files(let input) = pipeline.input { input.setDrainTargets() }
-                        if case .journal(let input) = pipeline.input { input.poke() }
+                        switch pipeline.input {
+                        case .files(let input): input.setDrainTargets()
+                        case .journal(let input): input.beginDrain(id: id)
+                        }
                     }
                 }
             case .stop:
@@ -201,8 +206,7 @@ final class ShipperLoop: @unchecked Sendable {
                     linesRead = true
                     assembler.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
                 }
-                let force = draining && input.readToDrainTargets
-                input.flushHeld(now: now, linger: linger, force: force) { key, line, continued, position in
+                input.flushHeld(now: now, linger: linger, draining: draining) { key, line, continued, position in
                     assembler.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
                 }
                 return more
@@ -290,7 +294,10 @@ final class ShipperLoop: @unchecked Sendable {
         if drainWaiters.isEmpty {
             drainStarted = false
             for pipeline in pipelines {
-                if case .files(let input) = pipeline.input { input.clearDrainTargets() }
+                switch pipeline.input {
+                case .files(let input): input.clearDrainTargets()
+                case .journal(let input): input.endDrain()
+                }
             }
         }
     }
@@ -300,24 +307,28 @@ final class ShipperLoop: @unchecked Sendable {
         for pipeline in pipelines {
             switch pipeline.input {
             case .files(let input):
-                let backlog = input.backlog
-                if backlog > 0 { left[pipeline.name] = backlog }
-            case .journal:
-                if pipeline.acks.inFlight > 0 || pipeline.isBuilding { left[pipeline.name] = -1 }
+                let behind = input.drainLeft
+                if behind > 0 { left[pipeline.name] = behind }
+            case .journal(let input):
+                if !input.drained { left[pipeline.name] = -1 }
             }
         }
         return DrainOutcome(complete: complete, unshippedBytes: left)
     }
 
+    /// Whether every source's data from before the drain began was accepted (data written since doesn't count).
     private func drainComplete() -> Bool {
         pipelines.allSatisfy { pipeline in
-            let inputDone: Bool
             switch pipeline.input {
-            case .files(let input): inputDone = input.drained
-            case .journal: inputDone = true
+            case .files(let input): return input.drained
+            case .journal(let input): return input.drained
             }
-            return inputDone && !pipeline.isBuilding && pipeline.queued.isEmpty && pipeline.acks.inFlight == 0
         }
+    }
+
+    /// A short random id for a drain's journal marker.
+    private static func drainID() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 16)
     }
 
     private func publishStats() {
@@ -328,7 +339,7 @@ final class ShipperLoop: @unchecked Sendable {
             case .files(let input):
                 stats.backlogBytes = input.backlog
                 stats.lostBytes = input.lostBytes
-                stats.positions = input.files.values.map { "\($0.path)@\($0.committedOffset)" }.sorted()
+                stats.positions = input.positions
                 if stats.lastError == nil { stats.lastError = input.lastError }
             case .journal(let input):
                 stats.positions = input.committedCursor.map { [$0] } ?? []

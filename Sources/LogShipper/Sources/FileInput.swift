@@ -399,9 +399,11 @@ final class FileInput {
         emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void
     ) {
         let generation = file.generation
+        // Read once: a class property read inside the per-line closure costs a retain and release per line.
+        let key = file.key
         if file.multiline == nil {
             file.framer.feed(bytes, endingAt: file.readOffset) { line, end, continued in
-                emit(file.key, line, continued, .offset(end, generation: generation))
+                emit(key, line, continued, .offset(end, generation: generation))
             }
             return
         }
@@ -433,13 +435,16 @@ final class FileInput {
         }
     }
 
-    /// Hands out held-back data: partial last lines and multiline events that waited `linger` (or everything
-    /// when `force`, on drain). Files that will not grow any more (detached, at their end) always flush.
-    func flushHeld(now: ContinuousClock.Instant, linger: Duration, force: Bool, emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void) {
+    /// Hands out held-back data: partial last lines and multiline events that waited `linger`, and — during a
+    /// drain — whatever holds bytes written before the drain began (a file's last line without its newline, an
+    /// event waiting for its next start line). Files that will not grow any more (detached, at their end) always
+    /// flush.
+    func flushHeld(now: ContinuousClock.Instant, linger: Duration, draining: Bool, emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void) {
         guard !holding.isEmpty else { return }
         for file in holding.compactMap({ files[$0] }) {
             defer { noteHolding(file) }
             let quiet = now - file.lastGrowth >= linger
+            let force = draining && file.holdsBytesBeforeDrainTarget
             let generation = file.generation
             if var joiner = file.multiline, !joiner.held.isEmpty, force || quiet || file.detached {
                 joiner.held.withUnsafeBytes { emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation)) }
@@ -498,6 +503,13 @@ final class FileInput {
             let message = "\(file.path) was truncated at \(readTo) bytes to \(newSize) and no copy of it was found; anything written between the last read and the truncation is lost"
             lastError = message
             logger.warning("file truncated under the reader", metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.offset": "\(readTo)"])
+        }
+        if let target = file.drainTarget {
+            // What the drain waits for was in the old content: it is now the copy's to ship (or lost, and said so).
+            if recovered, let copy = redirects[RedirectKey(key: file.key, generation: file.generation)].flatMap({ files[$0] }) {
+                copy.drainTarget = target
+            }
+            file.drainTarget = newSize
         }
         file.generation += 1
         file.readOffset = 0
@@ -600,8 +612,10 @@ final class FileInput {
 
     // MARK: - Drain
 
-    /// Marks how far each file must be read before the drain is complete (its size now).
+    /// A drain begins: looks at the pattern again (a file created a moment ago, whose change notification has not
+    /// been read yet, counts too), then marks in each file the bytes the drain waits for — its size now.
     func setDrainTargets() {
+        rescan()
         for file in files.values {
             var info = stat()
             file.drainTarget = fstat(file.fd, &info) == 0 ? Int64(info.st_size) : file.readOffset
@@ -614,16 +628,15 @@ final class FileInput {
         for file in files.values { file.drainTarget = nil }
     }
 
-    /// Whether every file was read up to its drain target (held-back data may remain).
-    var readToDrainTargets: Bool {
-        files.values.allSatisfy { $0.readOffset >= ($0.drainTarget ?? 0) }
+    /// Whether CloudWatch accepted every byte written before the drain began. Lines written since don't count:
+    /// a writer that keeps going can't hold the drain up.
+    var drained: Bool {
+        files.values.allSatisfy { file in file.committedOffset >= (file.drainTarget ?? 0) }
     }
 
-    /// Whether everything up to the drain targets was read and handed out.
-    var drained: Bool {
-        files.values.allSatisfy { file in
-            file.readOffset >= (file.drainTarget ?? 0) && file.framer.pendingCount == 0 && (file.multiline?.held.isEmpty ?? true)
-        }
+    /// Bytes written before the drain began and not accepted yet.
+    var drainLeft: Int64 {
+        files.values.reduce(0) { sum, file in sum + max(0, (file.drainTarget ?? 0) - file.committedOffset) }
     }
 
     // MARK: - Paths

@@ -118,6 +118,17 @@ final class TrackedFile {
     /// Whether an unfinished line or a multiline event is held back (waiting for more bytes, or for `flushHeld`).
     var isHolding: Bool { framer.pendingCount > 0 || !(multiline?.held.isEmpty ?? true) }
 
+    /// Whether held-back data begins before the drain target: bytes written before the drain began that only a
+    /// flush can hand out. (A held multiline event starts about `held.count + 1` bytes before its end.)
+    var holdsBytesBeforeDrainTarget: Bool {
+        guard let target = drainTarget, committedOffset < target else { return false }
+        var start = readOffset - Int64(framer.pendingCount)
+        if let multiline, !multiline.held.isEmpty {
+            start = min(start, multiline.heldEnd - Int64(multiline.held.count) - 1)
+        }
+        return isHolding && start < target
+    }
+
     /// The checkpoint entry of this file.
     func checkpoint() -> SourceCheckpoint.File? {
         guard case .file(let device, let inode) = key else { return nil }
