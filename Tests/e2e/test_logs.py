@@ -200,6 +200,29 @@ def test_rotation_while_running_loses_nothing(workdir, setup, agents, mode):
         assert all(c == 1 for c in got.values()), "rename rotation must not duplicate"
 
 
+def test_a_file_rotated_before_the_agent_opened_it_is_read_under_its_new_name(workdir, setup, agents):
+    harness = setup
+    agent = agents(workdir, harness, logs_config(workdir, harness, free_port())).start()
+    agent.wait_log("app is healthy")
+    lines = []
+    for burst in range(5):
+        # Created, written and renamed out of the pattern faster than the agent reads change notifications.
+        path = os.path.join(workdir, "logs", f"burst-{burst}.log")
+        batch = [f"burst-{burst}-{n:04d}" for n in range(300)]
+        with open(path, "w") as f:
+            f.write("\n".join(batch) + "\n")
+        os.rename(path, path + ".1")
+        lines += batch
+        time.sleep(0.3)
+    time.sleep(2)
+    agent.signal(signal.SIGTERM)
+    assert agent.wait(60) == 0
+    got = collections.Counter(messages(harness, stream_of(harness, "files")))
+    missing = [line for line in lines if got[line] == 0]
+    assert not missing, f"{len(missing)} of {len(lines)} lines lost, e.g. {missing[:3]}"
+    assert all(got[line] == 1 for line in lines)
+
+
 def test_rotation_while_stopped_finds_the_rest_by_identity(workdir, setup, agents):
     harness = setup
     path = os.path.join(workdir, "logs", "web.log")

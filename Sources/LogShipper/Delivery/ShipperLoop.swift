@@ -440,6 +440,7 @@ final class ShipperLoop: @unchecked Sendable {
             while offset + 16 <= count {
                 let descriptor = events.loadUnaligned(fromByteOffset: offset, as: Int32.self)
                 let mask = events.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+                let cookie = events.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
                 let length = Int(events.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
                 let nameBytes = events[(offset + 16)..<min(count, offset + 16 + length)]
                 let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
@@ -455,7 +456,11 @@ final class ShipperLoop: @unchecked Sendable {
                 }
                 guard !name.isEmpty else { continue }
                 for index in watch.pipelines {
-                    if case .files(let input) = pipelines[index].input { input.changed(directory: watch.directory, name: name) }
+                    if case .files(let input) = pipelines[index].input {
+                        input.changed(
+                            directory: watch.directory, name: name, movedFrom: mask & UInt32(IN_MOVED_FROM) != 0,
+                            movedTo: mask & UInt32(IN_MOVED_TO) != 0, cookie: cookie)
+                    }
                 }
             }
         }

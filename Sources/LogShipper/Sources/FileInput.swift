@@ -43,6 +43,9 @@ final class FileInput {
     private var holding: Set<InputKey> = []
     /// Files whose path no longer names them.
     private var detachedKeys: Set<InputKey> = []
+    /// Names matching the pattern that were renamed away before this input opened them, by inotify rename cookie:
+    /// the file is read under its new name (a file created and rotated between two loop turns would be lost).
+    private var movedBeforeOpened: [UInt32: String] = [:]
     private let backlogCounter = BacklogCounter()
     private var cachedPositions: [String]?
 
@@ -170,8 +173,16 @@ final class FileInput {
     /// O(1) in the number of files: the path index finds the file the name stands for; one `stat` tells whether
     /// the name still names it. A name not in the index is a new file (if it matches the pattern) or a rotated
     /// file under its new name (then it is indexed under that name and read).
-    func changed(directory: String, name: String) {
+    func changed(directory: String, name: String, movedFrom: Bool = false, movedTo: Bool = false, cookie: UInt32 = 0) {
         let path = directory + "/" + name
+        if movedFrom, byPath[path] == nil, matches(directory: directory, name: name) {
+            if movedBeforeOpened.count >= Self.pendingMovesLimit { movedBeforeOpened.removeAll() }
+            movedBeforeOpened[cookie] = path
+        }
+        if movedTo, let from = movedBeforeOpened.removeValue(forKey: cookie), !matches(directory: directory, name: name) {
+            openRenamed(from: from, to: path)
+            return
+        }
         // A name this input knows nothing about, in a directory with no rotated file to look for: not ours.
         if byPath[path] == nil, detachedKeys.isEmpty, !matches(directory: directory, name: name) { return }
         var info = stat()
@@ -245,6 +256,29 @@ final class FileInput {
 
     private func noteHolding(_ file: TrackedFile) {
         if file.isHolding { holding.insert(file.key) } else { holding.remove(file.key) }
+    }
+
+    /// How many unmatched renames are remembered (the second half of a rename comes in the same read of events).
+    private static let pendingMovesLimit = 1024
+
+    /// A file matching the pattern was renamed to `path` before it was opened: read it to its end under its new
+    /// name, as a rotated file, then release it.
+    private func openRenamed(from: String, to path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return }
+        let key = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        guard files[key] == nil, let (fd, opened) = openFile(path) else { return }
+        guard InputKey.file(device: UInt64(opened.st_dev), inode: UInt64(opened.st_ino)) == key else {
+            close(fd)
+            return
+        }
+        let file = TrackedFile(
+            key: key, path: path, fd: fd, fingerprint: Fingerprint.read(fd) ?? Fingerprint(length: 0, hash: ""),
+            offset: 0, size: Int64(opened.st_size))
+        file.detached = true
+        track(file)
+        logger.info(
+            "reading a file renamed before it was opened", metadata: ["logs.source": "\(source)", "file.path": "\(path)", "file.was": "\(from)"])
     }
 
     /// Starts tailing a path if it is a file not tracked yet.
