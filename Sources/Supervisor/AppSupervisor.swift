@@ -25,17 +25,21 @@ public final class AppSupervisor: Sendable {
         public var outputPath: String
         /// Where the running app's pid is kept, to clean up an app orphaned by an agent crash.
         public var pidFile: String
+        /// When nothing ships the output file (no `app` log source), its size is capped: past this many bytes it is
+        /// copied to `<outputPath>.1` and emptied. nil: no cap (the log shipper keeps the file small).
+        public var outputLimit: Int64?
 
         /// Creates a launch description.
         public init(
             arguments: [String], environment: [String: String], directory: String, user: UserAccount?,
-            outputPath: String, pidFile: String
+            outputPath: String, pidFile: String, outputLimit: Int64? = nil
         ) {
             self.arguments = arguments
             self.environment = environment
             self.directory = directory
             self.user = user
             self.outputPath = outputPath
+            self.outputLimit = outputLimit
             self.pidFile = pidFile
         }
     }
@@ -336,6 +340,45 @@ public final class AppSupervisor: Sendable {
                 }
             }
             continuation.yield(.machine(.tick(at: now)))
+            if let limit = launch.outputLimit { await capOutput(at: limit) }
+        }
+    }
+
+    /// Keeps an output file nobody ships from filling the disk: past `limit` bytes, its content is copied to
+    /// `<outputPath>.1` (replacing the previous copy) and the file is emptied. The app writes in append mode, so it
+    /// goes on at the new end. Lines written between the copy and the truncation are lost (as with copytruncate).
+    private func capOutput(at limit: Int64) async {
+        let path = launch.outputPath
+        var info = stat()
+        guard stat(path, &info) == 0, Int64(info.st_size) > limit else { return }
+        let copied = await DedicatedThread.run { () -> Bool in
+            let source = open(path, O_RDONLY | O_CLOEXEC)
+            guard source >= 0 else { return false }
+            defer { close(source) }
+            let copy = path + ".1"
+            let target = open(copy + ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+            guard target >= 0 else { return false }
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            var ok = true
+            while ok {
+                let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+                if count <= 0 {
+                    ok = count == 0
+                    break
+                }
+                ok = buffer.withUnsafeBytes { write(target, $0.baseAddress, count) } == count
+            }
+            close(target)
+            guard ok, rename(copy + ".tmp", copy) == 0 else {
+                unlink(copy + ".tmp")
+                return false
+            }
+            return truncate(path, 0) == 0
+        }
+        if copied {
+            logger.notice(
+                "app output reached its size limit; moved to the .1 copy",
+                metadata: ["file.path": "\(path)", "file.limit_bytes": "\(limit)"])
         }
     }
 

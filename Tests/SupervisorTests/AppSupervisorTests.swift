@@ -13,13 +13,14 @@ struct AppSupervisorTests {
         initialBackoff: 0.05, maxBackoff: 0.1, crashLoopRestarts: 100, crashLoopWindow: 60, unhealthyThreshold: 3,
         startTimeout: 30, healthyResetAfter: 10)
 
-    func supervisor(_ arguments: [String], in directory: TemporaryDirectory, notify: @escaping @Sendable (AppSupervisor.Notice) -> Void = { _ in })
-        -> AppSupervisor
-    {
+    func supervisor(
+        _ arguments: [String], in directory: TemporaryDirectory, outputLimit: Int64? = nil,
+        notify: @escaping @Sendable (AppSupervisor.Notice) -> Void = { _ in }
+    ) -> AppSupervisor {
         AppSupervisor(
             launch: .init(
                 arguments: arguments, environment: ["PATH": "/usr/bin:/bin"], directory: directory.path, user: nil,
-                outputPath: directory.file("output.log"), pidFile: directory.file("app.pid")),
+                outputPath: directory.file("output.log"), pidFile: directory.file("app.pid"), outputLimit: outputLimit),
             settings: Self.settings, probe: ProcessRunningProbe(), probeInterval: .milliseconds(100),
             stopTimeout: .seconds(2), logger: Logger(label: "test"), notify: notify)
     }
@@ -85,5 +86,23 @@ struct AppSupervisorTests {
         }
         #expect(started.withLock { $0 } == 0)
         #expect(!FileManager.default.fileExists(atPath: directory.file("starts")))
+    }
+
+    @Test func anUnshippedOutputFileIsCapped() async throws {
+        let directory = try TemporaryDirectory()
+        // 200 lines of 1 KiB at once, then quiet: the file passes the 64 KiB cap and is moved to its .1 copy.
+        let script = "i=0; while [ $i -lt 200 ]; do printf '%01023d\\n' $i; i=$((i+1)); done; echo after; exec sleep 300"
+        let app = supervisor(["sh", "-c", script], in: directory, outputLimit: 64 << 10)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await app.run() }
+            let moved = await Self.waitUntil {
+                (try? FileManager.default.attributesOfItem(atPath: directory.file("output.log.1"))[.size] as? Int) ?? 0 >= 200 * 1024
+            }
+            #expect(moved, "the output was copied to output.log.1")
+            await app.stopApp()
+            await group.waitForAll()
+        }
+        let size = try FileManager.default.attributesOfItem(atPath: directory.file("output.log"))[.size] as? Int ?? -1
+        #expect(size < 64 << 10, "the output file was emptied")
     }
 }

@@ -421,7 +421,7 @@ public final class InstanceAgent: Sendable {
                 arguments: config.app.command, environment: appEnvironment(user: user),
                 directory: config.app.installDirectory + "/current", user: user,
                 outputPath: Self.appOutputPath(stateDirectory: config.stateDirectory),
-                pidFile: config.stateDirectory + "/app/app.pid"),
+                pidFile: config.stateDirectory + "/app/app.pid", outputLimit: outputLimit),
             settings: Self.settings(config.app), probe: probe, probeInterval: health.interval, tickInterval: tick,
             stopTimeout: config.app.stopTimeout, logger: logger, notify: { noticeSink.yield($0) })
         let alreadyStopping = state.withLock { state -> Bool in
@@ -456,6 +456,18 @@ public final class InstanceAgent: Sendable {
             return .stopped
         }
     }
+
+    /// Without an `app` log source nothing ships (and trims) the app's output file: cap it instead.
+    private var outputLimit: Int64? {
+        let shipped = config.logs.sources.contains { source in
+            if case .app = source.kind { return true }
+            return false
+        }
+        return shipped ? nil : Self.unshippedOutputLimit
+    }
+
+    /// The size an app output file nobody ships may reach before it is moved to its `.1` copy.
+    static let unshippedOutputLimit: Int64 = 64 << 20
 
     static func settings(_ app: AppConfiguration) -> SupervisionMachine.Settings {
         SupervisionMachine.Settings(
