@@ -51,6 +51,10 @@ def test_happy_path_continue_serves_and_ready(workdir, start_harness, agents):
         statuses = [m for t, m in notify.messages if t <= ready_at]
         assert any("STATUS=fetching s3://" in m for m in statuses)
         assert any("STATUS=starting app" in m for m in statuses)
+        # Every phase is announced (the notifier may coalesce quick STATUS= changes; the log keeps them all).
+        log = agent.log()
+        for phase in ("fetching", "verifying", "installing", "\"starting app\""):
+            assert f"agent.phase={phase}" in log, phase
         # The release is the artifact's SHA-256 and current points at it.
         sha = hashlib.sha256(open(artifact, "rb").read()).hexdigest()
         assert releases(workdir) == [sha]

@@ -311,7 +311,9 @@ public final class InstanceAgent: Sendable {
             }
         }
         if sha256 == nil {
-            let artifact = try await fetcher.fetch(source, pinned: config.app.sha256, head: head, deadline: deadline)
+            let artifact = try await fetcher.fetch(source, pinned: config.app.sha256, head: head, deadline: deadline) {
+                self.setPhase(.verifying, "verifying the SHA-256 of \(source)")
+            }
             setPhase(.installing, "installing release \(artifact.sha256.prefix(12))")
             _ = try await installer.installRelease(artifact, isArchive: source.isArchive, fileName: source.fileName)
             record.save(source: source, etag: artifact.etag, sha256: artifact.sha256)

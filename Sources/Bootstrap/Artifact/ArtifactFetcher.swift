@@ -88,8 +88,10 @@ public struct ArtifactFetcher: Sendable {
     /// - Parameters:
     ///   - pinned: `app.sha256`, if set.
     ///   - head: the `HeadObject` answer, if already fetched.
+    ///   - verifying: called when a download is complete and its SHA-256 is being checked.
     public func fetch(
-        _ source: ArtifactSource, pinned: String?, head: ArtifactHead?, deadline: ContinuousClock.Instant
+        _ source: ArtifactSource, pinned: String?, head: ArtifactHead?, deadline: ContinuousClock.Instant,
+        verifying: @Sendable () -> Void = {}
     ) async throws -> VerifiedArtifact {
         let downloads = downloads
         do {
@@ -105,7 +107,7 @@ public struct ArtifactFetcher: Sendable {
         while true {
             downloadsStarted += 1
             do {
-                return try await fetchOnce(source, pinned: pinned, head: head, deadline: deadline)
+                return try await fetchOnce(source, pinned: pinned, head: head, deadline: deadline, verifying: verifying)
             } catch let error as BootstrapError where !error.isPermanent {
                 guard downloadsStarted < Self.maxDownloads else {
                     throw BootstrapError(
@@ -125,7 +127,8 @@ public struct ArtifactFetcher: Sendable {
 
     /// One download from scratch and its verification.
     private func fetchOnce(
-        _ source: ArtifactSource, pinned: String?, head: ArtifactHead?, deadline: ContinuousClock.Instant
+        _ source: ArtifactSource, pinned: String?, head: ArtifactHead?, deadline: ContinuousClock.Instant,
+        verifying: @Sendable () -> Void
     ) async throws -> VerifiedArtifact {
         let partial = downloads + "/download.partial"
         var etag: String?
@@ -149,6 +152,7 @@ public struct ArtifactFetcher: Sendable {
             published = published ?? got.sha256
         }
 
+        verifying()
         let actual: String
         let size: Int64
         do {
