@@ -1,3 +1,4 @@
+import AWSCore
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -10,12 +11,11 @@ final class StopSignals: Sendable {
     private struct State {
         var requested: String?
         var group: ServiceGroup?
-        var nextWaiter = 0
-        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
     private let signals: UnixSignalsSequence
     private let state = Mutex(State())
+    private let received = OneShotEvent()
 
     /// Traps SIGTERM and SIGINT (their default action, ending the process, no longer applies).
     init() async {
@@ -28,36 +28,17 @@ final class StopSignals: Sendable {
     /// Receives the signals until the calling task is cancelled.
     func run() async {
         for await signal in signals {
-            let (group, waiters) = state.withLock { state -> (ServiceGroup?, [CheckedContinuation<Void, Never>]) in
+            let group = state.withLock { state -> ServiceGroup? in
                 if state.requested == nil { state.requested = "\(signal)" }
-                let waiting = Array(state.waiters.values)
-                state.waiters.removeAll()
-                return (state.group, waiting)
+                return state.group
             }
-            for waiter in waiters { waiter.resume() }
+            received.fire()
             await group?.triggerGracefulShutdown()
         }
     }
 
     /// Returns once a signal asked the agent to stop (at once if one did already), or when the task is cancelled.
-    func wait() async {
-        let id = state.withLock { state -> Int in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state -> Bool in
-                    if state.requested != nil || Task.isCancelled { return true }
-                    state.waiters[id] = waiter
-                    return false
-                }
-                if now { waiter.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
-    }
+    func wait() async { await received.wait() }
 
     /// Hands later signals to `group`; a signal that came already shuts it down gracefully as soon as it runs.
     func attach(_ group: ServiceGroup) async {

@@ -2,7 +2,7 @@ import Synchronization
 
 /// Something that happens once in the agent's life — a stop request, the end of the bootstrap, a finished drain —
 /// that any number of tasks can wait for, also when they start waiting after it happened.
-final class OneShotEvent: Sendable {
+public final class OneShotEvent: Sendable {
     private struct State {
         var fired = false
         var nextWaiter: UInt64 = 0
@@ -12,14 +12,14 @@ final class OneShotEvent: Sendable {
     private let state = Mutex(State())
 
     /// Creates an event that has not happened yet.
-    init() {}
+    public init() {}
 
     /// Whether it happened.
-    var hasFired: Bool { state.withLock { $0.fired } }
+    public var hasFired: Bool { state.withLock { $0.fired } }
 
     /// Makes it happen and wakes every waiter; false if it had happened already.
     @discardableResult
-    func fire() -> Bool {
+    public func fire() -> Bool {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
             guard !state.fired else { return nil }
             state.fired = true
@@ -34,7 +34,7 @@ final class OneShotEvent: Sendable {
 
     /// Waits until it happened or the calling task is cancelled; returns whether it happened.
     @discardableResult
-    func wait() async -> Bool {
+    public func wait() async -> Bool {
         let id = state.withLock { state -> UInt64 in
             state.nextWaiter += 1
             return state.nextWaiter
@@ -56,7 +56,7 @@ final class OneShotEvent: Sendable {
 
     /// Waits until it happened, the task is cancelled or `deadline` passed; returns whether it happened.
     @discardableResult
-    func wait(until deadline: ContinuousClock.Instant) async -> Bool {
+    public func wait(until deadline: ContinuousClock.Instant) async -> Bool {
         guard !hasFired else { return true }
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask { await self.wait() }

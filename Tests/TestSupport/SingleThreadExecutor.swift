@@ -5,15 +5,16 @@ import Synchronization
 #endif
 
 /// A task executor with one thread of its own, so a test can measure the CPU time that tasks preferring it use
-/// (a busy-spinning wait shows up as CPU time on this thread, nowhere else).
-final class SingleThreadExecutor: TaskExecutor, @unchecked Sendable {
+/// (blocking work done inline, or a busy-spinning wait, shows up as CPU time on this thread; work handed to a
+/// dedicated thread does not).
+public final class SingleThreadExecutor: TaskExecutor, @unchecked Sendable {
     private let jobs = Mutex<(queue: [UnownedJob], stopped: Bool)>(([], false))
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var thread = pthread_t()
 
     /// Starts the thread.
-    init() {
+    public init() {
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
         condition.initialize(to: pthread_cond_t())
@@ -36,14 +37,15 @@ final class SingleThreadExecutor: TaskExecutor, @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    /// Runs `job` on the executor's thread, after the jobs queued before it.
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         jobs.withLock { $0.queue.append(job) }
         wake()
     }
 
     /// CPU time the executor's thread has used so far.
-    var cpuTime: Duration {
+    public var cpuTime: Duration {
         var clock = clockid_t()
         var time = timespec()
         guard pthread_getcpuclockid(thread, &clock) == 0, clock_gettime(clock, &time) == 0 else { return .zero }
@@ -51,7 +53,7 @@ final class SingleThreadExecutor: TaskExecutor, @unchecked Sendable {
     }
 
     /// Ends the thread once the jobs queued so far have run, and waits for it.
-    func shutdown() {
+    public func shutdown() {
         jobs.withLock { $0.stopped = true }
         wake()
         pthread_join(thread, nil)
