@@ -31,6 +31,18 @@ public struct RetryPolicy: Sendable {
         return ceiling * random
     }
 
+    /// Sleeps for the delay before retry `retry` (calling `announce` first, to log the retry) and returns true;
+    /// returns false at once when waking up would come after `deadline` (the caller then gives up with its own error).
+    public func pause(
+        beforeRetry retry: Int, deadline: ContinuousClock.Instant, announce: () -> Void = {}
+    ) async throws -> Bool {
+        let wake = ContinuousClock.now.advanced(by: .milliseconds(Int(delay(beforeRetry: retry) * 1000)))
+        guard wake < deadline else { return false }
+        announce()
+        try await Task.sleep(until: wake, clock: .continuous)
+        return true
+    }
+
     /// AWS error codes that mean "slow down" in any of the agent's services.
     public static let throttlingCodes: Set<String> = [
         "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",

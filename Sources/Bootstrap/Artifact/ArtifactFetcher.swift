@@ -310,17 +310,16 @@ public struct ArtifactFetcher: Sendable {
     private func backoff(
         after error: any Error, attempt: Int, operation: String, deadline: ContinuousClock.Instant, metadata: Logger.Metadata
     ) async throws {
-        let delay = Duration.milliseconds(Int(retry.delay(beforeRetry: attempt) * 1000))
-        guard ContinuousClock.now.advanced(by: delay) < deadline else {
-            throw BootstrapError(
-                step: .fetch, message: "gave up at the launch deadline after \(attempt) attempts; last error: \(error)",
-                isPermanent: false)
-        }
         var details = metadata
         details["error"] = "\(error)"
         details["retry.attempt"] = "\(attempt)"
         details["aws.operation"] = "\(operation)"
-        logger.warning("artifact request failed; retrying", metadata: details)
-        try await Task.sleep(for: delay)
+        guard try await retry.pause(beforeRetry: attempt, deadline: deadline, announce: {
+            logger.warning("artifact request failed; retrying", metadata: details)
+        }) else {
+            throw BootstrapError(
+                step: .fetch, message: "gave up at the launch deadline after \(attempt) attempts; last error: \(error)",
+                isPermanent: false)
+        }
     }
 }

@@ -136,13 +136,12 @@ public struct LifecycleReporter: Sendable {
     /// Sleeps before the next attempt (1 s doubling up to 30 s, full jitter), or rethrows `error` when the deadline
     /// would pass first.
     private func pause(after error: any Error, failures: Int, operation: String, deadline: ContinuousClock.Instant) async throws {
-        let delay = Self.retryPolicy.delay(beforeRetry: failures)
-        let wake = ContinuousClock.now.advanced(by: .milliseconds(Int(delay * 1000)))
-        guard wake < deadline else { throw error }
-        logger.warning(
-            "Auto Scaling call failed; retrying",
-            metadata: ["aws.operation": "\(operation)", "retry.attempt": "\(failures)", "error": "\(error)"])
-        try await Task.sleep(until: wake, clock: .continuous)
+        let retrying = try await Self.retryPolicy.pause(beforeRetry: failures, deadline: deadline) {
+            logger.warning(
+                "Auto Scaling call failed; retrying",
+                metadata: ["aws.operation": "\(operation)", "retry.attempt": "\(failures)", "error": "\(error)"])
+        }
+        guard retrying else { throw error }
     }
 
     /// Backoff for lifecycle calls on top of the client's own quick retries: 1 s doubling up to 30 s.
