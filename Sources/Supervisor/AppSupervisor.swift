@@ -201,12 +201,9 @@ public final class AppSupervisor: Sendable {
                 group.addTask { _ = await child.stop(timeout: self.stopTimeout) }
                 return false
             }
-            if let child, child.groupIsAlive {
-                // The app's main process is gone but processes it started are not: stop them too. The loop ends
-                // now; the task group waits for this task before `run()` returns.
-                logger.info("stopping what is left of the app's process group", metadata: ["app.pid": "\(child.pid)"])
-                group.addTask { _ = await child.stop(timeout: self.stopTimeout) }
-            }
+            // The app's main process is gone but processes it started may not be: stop them too. The loop ends
+            // now; the task group waits for this task before `run()` returns.
+            stopLeftovers(of: child, in: &group)
             return true
         case .restartDue:
             let stopped = state.withLock { $0.stopped }
@@ -220,13 +217,25 @@ public final class AppSupervisor: Sendable {
             if case .exited(let status, _) = machineEvent {
                 removePidFile()
                 notify(.exited(status))
-                if stopped { return true }
+                if stopped {
+                    // The stop was requested (its event may still be queued behind this exit, and is not handled
+                    // once the loop ends): processes the app left behind go too, before `run()` returns.
+                    stopLeftovers(of: child, in: &group)
+                    return true
+                }
             }
             for action in actions {
                 perform(action, child: child, group: &group, continuation)
             }
             return false
         }
+    }
+
+    /// Stops what is left of an exited app's process group (workers it started), if anything is.
+    private func stopLeftovers(of child: ChildProcess?, in group: inout TaskGroup<Void>) {
+        guard let child, child.groupIsAlive else { return }
+        logger.info("stopping what is left of the app's process group", metadata: ["app.pid": "\(child.pid)"])
+        group.addTask { _ = await child.stop(timeout: self.stopTimeout) }
     }
 
     private func perform(

@@ -156,9 +156,16 @@ public final class ChildProcess: Sendable {
         signalGroup(SIGTERM)
         if await !waitForGroupToEnd(deadline: deadline) {
             signalGroup(SIGKILL)
+            // A killed process is gone only once the kernel has run its exit, which on a loaded machine takes a
+            // moment; until then it still holds the app's ports and files. SIGKILL can't be caught, so this ends
+            // unless a process is stuck in the kernel (uninterruptible I/O): then give up after a bounded wait.
+            _ = await waitForGroupToEnd(deadline: ContinuousClock.now.advanced(by: Self.killGrace))
         }
         return await waitForExit()
     }
+
+    /// How long a stop waits for the group to vanish after SIGKILL.
+    static let killGrace = Duration.seconds(10)
 
     /// Waits, whatever the calling task's cancellation, until the child has exited and no process of its group is
     /// left (true), or until `deadline` (false).
