@@ -7,7 +7,8 @@ public struct HTTPRequest: Sendable {
     public var method: String
     /// Scheme, host and port the request goes to.
     public var endpoint: Endpoint
-    /// The path as sent, percent-encoded, starting with `/`.
+    /// The path as sent, percent-encoded, starting with `/`, including the endpoint's base path when it has one
+    /// (the clients prefix `endpoint.basePath`, because SigV4 signs the path the server sees).
     public var path: String
     /// The query as sent, percent-encoded, without the leading `?`; empty for none.
     public var query: String
@@ -42,13 +43,17 @@ public struct HTTPRequest: Sendable {
         self.useProxy = useProxy
     }
 
-    /// The full URL as libcurl receives it.
+    /// The full URL as libcurl receives it: scheme, host and port, then `path` as it is (the base path is already
+    /// part of it), then the query.
     public var url: String {
-        query.isEmpty ? endpoint.base + path : endpoint.base + path + "?" + query
+        query.isEmpty ? origin + path : origin + path + "?" + query
     }
 
     /// The URL without its query, for error messages and logs.
-    public var displayURL: String { endpoint.base + path }
+    public var displayURL: String { origin + path }
+
+    /// `scheme://host[:port]`, without the endpoint's base path.
+    private var origin: String { "\(endpoint.scheme)://\(endpoint.hostHeader)" }
 }
 
 /// Time limits of one request.
