@@ -152,6 +152,15 @@ public final class LogShipper: Sendable {
         batchSink.finish()
     }
 
-    /// Each source's statistics.
-    public var stats: [SourceStats] { loop.stats }
+    /// Each source's statistics. `lastError` is the error the source's batches are failing with right now (while
+    /// they retry), else what went wrong with its last batch or its input.
+    public var stats: [SourceStats] {
+        let current = sender.currentErrors
+        guard !current.isEmpty else { return loop.stats }
+        return loop.stats.map { stats in
+            var stats = stats
+            if let error = current[stats.source] { stats.lastError = error }
+            return stats
+        }
+    }
 }

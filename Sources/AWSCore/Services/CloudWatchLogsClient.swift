@@ -51,22 +51,25 @@ public struct CloudWatchLogsClient: Sendable {
     }
 
     /// `CreateLogGroup`; returns false when the group already existed.
+    /// - Parameter retry: `.none` when the caller has its own backoff (the log shipper's, shared per source).
     @discardableResult
-    public func createLogGroup(_ group: String) async throws -> Bool {
-        try await createIgnoringExisting("CreateLogGroup", [("logGroupName", .string(group))])
+    public func createLogGroup(_ group: String, retry: RetryPolicy = .standard) async throws -> Bool {
+        try await createIgnoringExisting("CreateLogGroup", [("logGroupName", .string(group))], retry: retry)
     }
 
     /// `CreateLogStream`; returns false when the stream already existed.
+    /// - Parameter retry: `.none` when the caller has its own backoff (the log shipper's, shared per source).
     @discardableResult
-    public func createLogStream(group: String, stream: String) async throws -> Bool {
+    public func createLogStream(group: String, stream: String, retry: RetryPolicy = .standard) async throws -> Bool {
         try await createIgnoringExisting(
-            "CreateLogStream", [("logGroupName", .string(group)), ("logStreamName", .string(stream))])
+            "CreateLogStream", [("logGroupName", .string(group)), ("logStreamName", .string(stream))], retry: retry)
     }
 
     /// `PutRetentionPolicy`.
-    public func putRetentionPolicy(group: String, days: Int) async throws {
+    public func putRetentionPolicy(group: String, days: Int, retry: RetryPolicy = .standard) async throws {
         _ = try await call(
-            "PutRetentionPolicy", body: JSONText.object([("logGroupName", .string(group)), ("retentionInDays", .int(Int64(days)))]))
+            "PutRetentionPolicy", body: JSONText.object([("logGroupName", .string(group)), ("retentionInDays", .int(Int64(days)))]),
+            retry: retry)
     }
 
     /// `PutLogEvents` of events in chronological order.
@@ -91,7 +94,8 @@ public struct CloudWatchLogsClient: Sendable {
         -> RejectedEvents?
     {
         let response = try await call("PutLogEvents", body: encodedBody, gzip: gzip, retry: retry)
-        guard !response.body.isEmpty else { return nil }
+        // Nearly every answer is `{}` (nothing rejected): no decoder for that.
+        if Self.isEmptyObject(response.body) { return nil }
         guard let decoded = try? JSONDecoder().decode(PutLogEventsResponse.self, from: Data(response.body)) else {
             throw AWSError(
                 kind: .invalidResponse, service: "logs", operation: "PutLogEvents",
@@ -100,9 +104,24 @@ public struct CloudWatchLogsClient: Sendable {
         return decoded.rejectedLogEventsInfo
     }
 
-    private func createIgnoringExisting(_ operation: String, _ members: [(String, JSONValue)]) async throws -> Bool {
+    /// Whether a body is empty or a JSON object without members (`{}`, whitespace allowed).
+    static func isEmptyObject(_ body: [UInt8]) -> Bool {
+        var opened = false
+        var closed = false
+        for byte in body {
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case 0x7B where !opened: opened = true
+            case 0x7D where opened && !closed: closed = true
+            default: return false
+            }
+        }
+        return opened == closed
+    }
+
+    private func createIgnoringExisting(_ operation: String, _ members: [(String, JSONValue)], retry: RetryPolicy) async throws -> Bool {
         do {
-            _ = try await call(operation, body: JSONText.object(members))
+            _ = try await call(operation, body: JSONText.object(members), retry: retry)
             return true
         } catch let error as AWSError where error.code == "ResourceAlreadyExistsException" {
             return false
