@@ -24,7 +24,8 @@ struct ConfigNode {
                 var message = "unknown key (expected one of: \(allowed.joined(separator: ", "))"
                 if let suggestion, Self.distance(suggestion, name) <= 2 { message += "; did you mean \(suggestion)?" }
                 message += ")"
-                throw ConfigurationError(keyPath: childPath, message: message, line: key.mark.map { $0.line }, file: file)
+                throw ConfigurationError(
+                    keyPath: childPath, message: message, line: key.mark.map { $0.line }, file: file)
             }
             guard members[name] == nil else {
                 throw ConfigurationError(

@@ -47,7 +47,8 @@ extension Configuration {
         if config.logs.sources.count > 1, !config.logs.stream.contains("{source}") {
             throw ConfigurationError(
                 keyPath: "logs.stream",
-                message: "must contain {source} when there is more than one source, or their events would mix in one stream",
+                message:
+                    "must contain {source} when there is more than one source, or their events would mix in one stream",
                 file: root.file)
         }
         return config
@@ -77,7 +78,8 @@ extension AppConfiguration {
         var app = AppConfiguration(source: try ArtifactSource.parse(sourceNode), command: command)
         if let node = members["sha256"], !node.isNull {
             let value = try node.string().lowercased()
-            guard value.utf8.count == 64, value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            guard value.utf8.count == 64,
+                value.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
             else { throw node.error("expected 64 hexadecimal digits (the artifact's SHA-256)") }
             app.sha256 = value
         }
@@ -159,7 +161,9 @@ extension ArtifactSource {
     static func isValidBucket(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard (3...63).contains(bytes.count) else { return false }
-        let inner: (UInt8) -> Bool = { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x2D }
+        let inner: (UInt8) -> Bool = {
+            (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x2D
+        }
         let edge: (UInt8) -> Bool = { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) }
         return bytes.allSatisfy(inner) && edge(bytes.first!) && edge(bytes.last!)
     }
@@ -189,7 +193,8 @@ extension HealthConfiguration {
                 throw node.error("must not be longer than interval (\(DurationText.format(health.interval)))")
             }
             throw (members["interval"] ?? node).error(
-                "must not be shorter than timeout (\(DurationText.format(health.timeout)), the default; set timeout too)")
+                "must not be shorter than timeout (\(DurationText.format(health.timeout)), the default; set timeout too)"
+            )
         }
         return health
     }
@@ -211,10 +216,12 @@ extension RestartConfiguration {
         // The effective values count, defaults included: `initial_backoff: 1m` alone passes the default 30s maximum.
         if restart.maxBackoff < restart.initialBackoff {
             if let node = members["max_backoff"] {
-                throw node.error("must not be shorter than initial_backoff (\(DurationText.format(restart.initialBackoff)))")
+                throw node.error(
+                    "must not be shorter than initial_backoff (\(DurationText.format(restart.initialBackoff)))")
             }
             throw (members["initial_backoff"] ?? node).error(
-                "must not be longer than max_backoff (\(DurationText.format(restart.maxBackoff)), the default; set max_backoff too)")
+                "must not be longer than max_backoff (\(DurationText.format(restart.maxBackoff)), the default; set max_backoff too)"
+            )
         }
         return restart
     }
@@ -222,7 +229,9 @@ extension RestartConfiguration {
 
 extension LogsConfiguration {
     static func parse(_ node: ConfigNode) throws -> LogsConfiguration {
-        let members = try node.mapping(allowed: ["group", "stream", "retention_days", "flush_interval", "gzip", "sources"])
+        let members = try node.mapping(allowed: [
+            "group", "stream", "retention_days", "flush_interval", "gzip", "sources",
+        ])
         var logs = LogsConfiguration()
         if let node = members["group"] {
             logs.group = try node.string()
@@ -279,10 +288,14 @@ extension LogsConfiguration {
     static func validateStreamTemplate(_ template: String, _ node: ConfigNode) throws {
         var rest = Substring(template)
         while let open = rest.firstIndex(of: "{") {
-            guard let close = rest[open...].firstIndex(of: "}") else { throw node.error("unclosed { in \"\(template)\"") }
+            guard let close = rest[open...].firstIndex(of: "}") else {
+                throw node.error("unclosed { in \"\(template)\"")
+            }
             let name = String(rest[rest.index(after: open)..<close])
             guard streamPlaceholders.contains(name) else {
-                throw node.error("unknown placeholder {\(name)} (known: \(streamPlaceholders.map { "{\($0)}" }.joined(separator: " ")))")
+                throw node.error(
+                    "unknown placeholder {\(name)} (known: \(streamPlaceholders.map { "{\($0)}" }.joined(separator: " ")))"
+                )
             }
             rest = rest[rest.index(after: close)...]
         }
@@ -333,7 +346,9 @@ extension LogSource {
             try reject(["path", "multiline_start"])
             guard let unitsNode = members["units"] else { throw missing(node, "units") }
             let units = try unitsNode.stringList()
-            guard !units.isEmpty else { throw unitsNode.error("expected at least one unit, e.g. [clock-agent.service]") }
+            guard !units.isEmpty else {
+                throw unitsNode.error("expected at least one unit, e.g. [clock-agent.service]")
+            }
             return LogSource(name: name, kind: .journal(units: units))
         default:
             throw typeNode.error("expected one of app, file, journal, got \"\(type)\"")
@@ -379,5 +394,6 @@ extension LifecycleConfiguration {
 }
 
 private func missing(_ node: ConfigNode, _ key: String) -> ConfigurationError {
-    ConfigurationError(keyPath: node.child(path: key), message: "required key is missing", line: node.node.mark?.line, file: node.file)
+    ConfigurationError(
+        keyPath: node.child(path: key), message: "required key is missing", line: node.node.mark?.line, file: node.file)
 }

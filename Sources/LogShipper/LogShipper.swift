@@ -32,7 +32,8 @@ public final class LogShipper: Sendable {
         /// Creates settings.
         public init(
             logs: LogsConfiguration, stateDirectory: String, appOutputPath: String, names: StreamName.Values,
-            journalDirectory: String? = nil, flushInterval: Duration = .seconds(1), gzip: Bool = false, maxInFlight: Int = 4
+            journalDirectory: String? = nil, flushInterval: Duration = .seconds(1), gzip: Bool = false,
+            maxInFlight: Int = 4
         ) {
             self.logs = logs
             self.stateDirectory = stateDirectory
@@ -61,9 +62,11 @@ public final class LogShipper: Sendable {
             logger.debug("cannot fix the allocator's mmap threshold; freed request bodies may stay resident")
         }
         checkpoints = try CheckpointStore(directory: settings.stateDirectory + "/checkpoints")
-        provisioner = StreamProvisioner(logs: logs, group: settings.logs.group, retentionDays: settings.logs.retentionDays, logger: logger)
+        provisioner = StreamProvisioner(
+            logs: logs, group: settings.logs.group, retentionDays: settings.logs.retentionDays, logger: logger)
         sender = LogSender(
-            logs: logs, provisioner: provisioner, deadLetters: DeadLetterWriter(directory: settings.stateDirectory + "/dead-letter"),
+            logs: logs, provisioner: provisioner,
+            deadLetters: DeadLetterWriter(directory: settings.stateDirectory + "/dead-letter"),
             gzip: settings.gzip, logger: logger)
         var pipelines: [Pipeline] = []
         for source in settings.logs.sources {
@@ -74,20 +77,32 @@ public final class LogShipper: Sendable {
             case .app:
                 // The supervisor creates the file later; its directory must exist now to be watched.
                 try makeDirectory(FileInput.parent(of: settings.appOutputPath))
-                let file = try FileInput(source: source.name, pattern: settings.appOutputPath, multilineStart: nil, punchHoles: true, logger: logger)
+                let file = try FileInput(
+                    source: source.name, pattern: settings.appOutputPath, multilineStart: nil, punchHoles: true,
+                    logger: logger)
                 file.start(checkpoint: checkpoint)
                 input = .files(file)
             case .file(let path, let multilineStart):
-                let file = try FileInput(source: source.name, pattern: path, multilineStart: multilineStart, punchHoles: false, logger: logger)
+                let file = try FileInput(
+                    source: source.name, pattern: path, multilineStart: multilineStart, punchHoles: false,
+                    logger: logger)
                 file.start(checkpoint: checkpoint)
                 input = .files(file)
             case .journal(let units):
                 input = .journal(
-                    try JournalInput(source: source.name, units: units, directory: settings.journalDirectory, checkpoint: checkpoint, logger: logger))
+                    try JournalInput(
+                        source: source.name, units: units, directory: settings.journalDirectory, checkpoint: checkpoint,
+                        logger: logger))
             }
             pipelines.append(
-                Pipeline(name: source.name, stream: stream, group: settings.logs.group, input: input, bodies: settings.maxInFlight + 1))
-            logger.info("shipping a log source", metadata: ["logs.source": "\(source.name)", "cwl.group": "\(settings.logs.group)", "cwl.stream": "\(stream)"])
+                Pipeline(
+                    name: source.name, stream: stream, group: settings.logs.group, input: input,
+                    bodies: settings.maxInFlight + 1))
+            logger.info(
+                "shipping a log source",
+                metadata: [
+                    "logs.source": "\(source.name)", "cwl.group": "\(settings.logs.group)", "cwl.stream": "\(stream)",
+                ])
         }
         (batches, batchSink) = AsyncStream<OutgoingBatch>.makeStream()
         let sink = batchSink
@@ -133,7 +148,8 @@ public final class LogShipper: Sendable {
         let outcome = await sender.deliver(batch)
         loop.post(
             .delivered(
-                source: sourceIndex[batch.source] ?? 0, sequence: batch.sequence, events: batch.events, bytes: batch.bytes,
+                source: sourceIndex[batch.source] ?? 0, sequence: batch.sequence, events: batch.events,
+                bytes: batch.bytes,
                 outcome: outcome, body: batch.body))
     }
 

@@ -430,7 +430,9 @@ public final class AppSupervisor: Sendable {
 
     /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot), which tells a pid's reuse apart.
     static func processStartTime(_ pid: Int32) -> UInt64? {
-        guard let text = try? readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        guard let text = try? readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else {
+            return nil
+        }
         let fields = text[text.index(after: close)...].split(separator: " ")
         // After the command name: state is field 3, so start time (22) is index 19 here.
         guard fields.count > 19 else { return nil }

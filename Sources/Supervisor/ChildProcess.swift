@@ -225,7 +225,8 @@ public final class ChildProcess: Sendable {
                     // A dispatch timer, so that the caller's cancellation can't cut the deadline short.
                     let item = DispatchWorkItem { [self] in resumeWaiter(id) }
                     timer = item
-                    DispatchQueue.global().asyncAfter(deadline: .now() + Self.dispatchInterval(until: deadline), execute: item)
+                    DispatchQueue.global().asyncAfter(
+                        deadline: .now() + Self.dispatchInterval(until: deadline), execute: item)
                 }
             }
         } onCancel: {
@@ -263,7 +264,8 @@ public final class ChildProcess: Sendable {
         if program.contains("/") {
             let path = program.hasPrefix("/") ? program : "\(directory ?? ".")/\(program)"
             guard access(path, X_OK) == 0 else {
-                throw SupervisorError(message: "cannot start \(program): \(path) is not an executable file", errno: errno)
+                throw SupervisorError(
+                    message: "cannot start \(program): \(path) is not an executable file", errno: errno)
             }
             return path
         }

@@ -35,7 +35,8 @@ public struct HTTPHealthProbe: HealthProbe {
     }
 
     public func check() async -> (healthy: Bool, detail: String) {
-        let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        let milliseconds = max(
+            1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         var request = HTTPRequest(
             method: "GET", endpoint: endpoint, path: path, query: query,
             timeouts: HTTPTimeouts(connectMilliseconds: milliseconds, totalMilliseconds: milliseconds), useProxy: false)

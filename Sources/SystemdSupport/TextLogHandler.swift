@@ -31,7 +31,8 @@ public struct TextLogHandler: LogHandler {
             line = "<\(JournalLogHandler.priority(event.level))>\(body)\n"
         } else {
             let level = event.level.rawValue
-            line = "\(TextLogFormat.timestamp()) \(level)\(String(repeating: " ", count: max(0, 8 - level.count)))\(body)\n"
+            line =
+                "\(TextLogFormat.timestamp()) \(level)\(String(repeating: " ", count: max(0, 8 - level.count)))\(body)\n"
         }
         var bytes = Array(line.utf8)
         bytes.withUnsafeMutableBytes { buffer in

@@ -28,9 +28,11 @@ func buildServices(
         MetadataClient(endpoint: $0, transport: transport, logger: logger)
     }
     var identity = try await resolveIdentity(metadata: metadata, environment: environment, logger: logger)
-    let credentials = try CredentialChain.resolve(environment: environment, metadata: metadata, clock: clock, logger: logger)
+    let credentials = try CredentialChain.resolve(
+        environment: environment, metadata: metadata, clock: clock, logger: logger)
     let aws = AWSClient(
-        transport: transport, credentials: credentials, clock: clock, endpoints: EndpointResolver(environment: environment),
+        transport: transport, credentials: credentials, clock: clock,
+        endpoints: EndpointResolver(environment: environment),
         logger: logger)
     let autoscaling = AutoScalingClient(client: aws, region: identity.region)
     identity = try await retryingAtBoot("Auto Scaling group", logger: logger) { [identity] in
@@ -85,7 +87,9 @@ func buildServices(
 }
 
 /// Instance id, region and AZ, retried for a minute: at boot the metadata service may answer late.
-private func resolveIdentity(metadata: MetadataClient?, environment: Environment, logger: Logger) async throws
+private func resolveIdentity(
+    metadata: MetadataClient?, environment: Environment, logger: Logger
+) async throws
     -> InstanceIdentity
 {
     try await retryingAtBoot("instance identity", logger: logger) {

@@ -107,7 +107,8 @@ struct RunCommand: AsyncParsableCommand {
         defer { services.status.stop() }
         // Signals reach the group through `stop` (trapped since the start), not through handlers of its own.
         let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: services.services, gracefulShutdownSignals: [], logger: logger))
+            configuration: ServiceGroupConfiguration(
+                services: services.services, gracefulShutdownSignals: [], logger: logger))
         await stop.attach(group)
         do {
             try await group.run()

@@ -18,7 +18,8 @@ struct CurlLargeBodyTests {
     var endpoint: Endpoint { Endpoint(scheme: "http", host: "127.0.0.1", port: server.port) }
 
     func echo(_ body: [UInt8], method: String = "POST") async throws -> [String: Any] {
-        let response = try await transport.send(HTTPRequest(method: method, endpoint: endpoint, path: "/echo", body: body))
+        let response = try await transport.send(
+            HTTPRequest(method: method, endpoint: endpoint, path: "/echo", body: body))
         return try JSONSerialization.jsonObject(with: Data(response.body)) as! [String: Any]
     }
 

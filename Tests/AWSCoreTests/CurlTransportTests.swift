@@ -40,7 +40,8 @@ struct CurlTransportTests {
         let put = try echo(try await transport.send(HTTPRequest(method: "PUT", endpoint: endpoint, path: "/echo")))
         #expect(put["method"] as? String == "PUT")
         #expect((put["headers"] as! [String: String])["content-type"] == nil)
-        let head = try await transport.send(HTTPRequest(method: "HEAD", endpoint: endpoint, path: "/bytes", query: "n=1000"))
+        let head = try await transport.send(
+            HTTPRequest(method: "HEAD", endpoint: endpoint, path: "/bytes", query: "n=1000"))
         #expect(head.status == 200)
         #expect(head.headers["content-length"] == "1000")
         #expect(head.body.isEmpty)
@@ -53,7 +54,8 @@ struct CurlTransportTests {
     }
 
     @Test func errorStatusesAreAnswersNotErrors() async throws {
-        let response = try await transport.send(HTTPRequest(method: "GET", endpoint: endpoint, path: "/status", query: "code=503"))
+        let response = try await transport.send(
+            HTTPRequest(method: "GET", endpoint: endpoint, path: "/status", query: "code=503"))
         #expect(response.status == 503)
         #expect(response.bodyText == "status body")
     }
@@ -64,7 +66,8 @@ struct CurlTransportTests {
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
         defer { close(fd) }
         let response = try await transport.send(
-            HTTPRequest(method: "GET", endpoint: endpoint, path: "/bytes", query: "n=3000000"), sink: .fileDescriptor(fd))
+            HTTPRequest(method: "GET", endpoint: endpoint, path: "/bytes", query: "n=3000000"),
+            sink: .fileDescriptor(fd))
         #expect(response.bytesWritten == 3_000_000)
         #expect(response.body.isEmpty)
         let written = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -72,7 +75,8 @@ struct CurlTransportTests {
         #expect(written[1000] == UInt8(1000 % 251))
         // A non-2xx answer goes to memory so the error can be read, not into the file.
         let failed = try await transport.send(
-            HTTPRequest(method: "GET", endpoint: endpoint, path: "/status", query: "code=404"), sink: .fileDescriptor(fd))
+            HTTPRequest(method: "GET", endpoint: endpoint, path: "/status", query: "code=404"),
+            sink: .fileDescriptor(fd))
         #expect(failed.status == 404)
         #expect(failed.bodyText == "status body")
     }
@@ -80,7 +84,8 @@ struct CurlTransportTests {
     @Test func memoryLimitIsEnforced() async throws {
         let error = await #expect(throws: AWSError.self) {
             _ = try await self.transport.send(
-                HTTPRequest(method: "GET", endpoint: self.endpoint, path: "/bytes", query: "n=100000"), sink: .memory(limit: 1000))
+                HTTPRequest(method: "GET", endpoint: self.endpoint, path: "/bytes", query: "n=100000"),
+                sink: .memory(limit: 1000))
         }
         #expect(error?.description.contains("larger than 1000 bytes") == true)
     }
@@ -97,7 +102,8 @@ struct CurlTransportTests {
 
     @Test func droppedConnectionsArePartialTransfers() async throws {
         let error = await #expect(throws: AWSError.self) {
-            _ = try await self.transport.send(HTTPRequest(method: "GET", endpoint: self.endpoint, path: "/drop", query: "n=10&of=100"))
+            _ = try await self.transport.send(
+                HTTPRequest(method: "GET", endpoint: self.endpoint, path: "/drop", query: "n=10&of=100"))
         }
         #expect(error?.code == "curl 18")
         #expect(error.map(RetryPolicy.isRetryable) == true)
@@ -138,7 +144,8 @@ struct CurlTransportTests {
         let statuses = await withTaskGroup(of: Int.self) { group in
             for _ in 0..<40 {
                 group.addTask {
-                    (try? await transport.send(HTTPRequest(method: "GET", endpoint: endpoint, path: "/bytes", query: "n=10000")))?.status ?? 0
+                    (try? await transport.send(
+                        HTTPRequest(method: "GET", endpoint: endpoint, path: "/bytes", query: "n=10000")))?.status ?? 0
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }
@@ -160,18 +167,22 @@ struct CurlTLSTests {
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         openssl.arguments = [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory.path + "/key.pem", "-out", directory.path + "/cert.pem",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory.path + "/key.pem", "-out",
+            directory.path + "/cert.pem",
         ]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
         openssl.waitUntilExit()
         server = try ServerProcess(
-            script: "servers/http_test_server.py", arguments: ["--tls", directory.path + "/cert.pem", directory.path + "/key.pem"])
+            script: "servers/http_test_server.py",
+            arguments: ["--tls", directory.path + "/cert.pem", directory.path + "/key.pem"])
     }
 
     @Test func selfSignedCertificateIsRefusedWithoutTheBundle() async throws {
         let transport = CurlTransport()
-        let request = HTTPRequest(method: "GET", endpoint: Endpoint(scheme: "https", host: "127.0.0.1", port: server.port), path: "/bytes", query: "n=10")
+        let request = HTTPRequest(
+            method: "GET", endpoint: Endpoint(scheme: "https", host: "127.0.0.1", port: server.port), path: "/bytes",
+            query: "n=10")
         let error = await #expect(throws: AWSError.self) { _ = try await transport.send(request) }
         #expect(error?.code == "curl 60")
         #expect(error.map(RetryPolicy.isRetryable) == false)
@@ -179,7 +190,9 @@ struct CurlTLSTests {
 
     @Test func caBundleIsHonoured() async throws {
         let transport = CurlTransport(caBundle: directory.path + "/cert.pem")
-        let request = HTTPRequest(method: "GET", endpoint: Endpoint(scheme: "https", host: "127.0.0.1", port: server.port), path: "/bytes", query: "n=10")
+        let request = HTTPRequest(
+            method: "GET", endpoint: Endpoint(scheme: "https", host: "127.0.0.1", port: server.port), path: "/bytes",
+            query: "n=10")
         let response = try await transport.send(request)
         #expect(response.status == 200)
         #expect(response.body.count == 10)

@@ -33,8 +33,11 @@ import TestSupport
         let transport = FakeTransport([
             Self.token,
             { _ in FakeTransport.response(401) },
-            { _ in FakeTransport.response(200, "TOKEN-2", headers: [("X-aws-ec2-metadata-token-ttl-seconds", "21600")]) },
-            { request in FakeTransport.response(request.headers["X-aws-ec2-metadata-token"] == "TOKEN-2" ? 200 : 401, "ok") },
+            { _ in FakeTransport.response(200, "TOKEN-2", headers: [("X-aws-ec2-metadata-token-ttl-seconds", "21600")])
+            },
+            { request in
+                FakeTransport.response(request.headers["X-aws-ec2-metadata-token"] == "TOKEN-2" ? 200 : 401, "ok")
+            },
         ])
         let client = MetadataClient(endpoint: Self.endpoint, transport: transport, logger: LogCapture().logger())
         #expect(try await client.get("meta-data/instance-id") == "ok")
@@ -91,11 +94,16 @@ import TestSupport
                 let current = state.withLock { $0 }
                 guard current.up else { throw FakeTransport.timeout() }
                 if request.method == "PUT" {
-                    return FakeTransport.response(200, "T", headers: [("X-aws-ec2-metadata-token-ttl-seconds", "21600")])
+                    return FakeTransport.response(
+                        200, "T", headers: [("X-aws-ec2-metadata-token-ttl-seconds", "21600")])
                 }
-                if request.path.hasSuffix("security-credentials/") { return FakeTransport.response(200, "clock-agent-role\n") }
+                if request.path.hasSuffix("security-credentials/") {
+                    return FakeTransport.response(200, "clock-agent-role\n")
+                }
                 return FakeTransport.response(
-                    200, InstanceProfileCredentialsTests.document(key: current.key, expiration: current.expiration, code: current.code))
+                    200,
+                    InstanceProfileCredentialsTests.document(
+                        key: current.key, expiration: current.expiration, code: current.code))
             })
         }
     }
@@ -156,7 +164,8 @@ import TestSupport
         let transport = GatedTransport(imds.transport(), gate: gate)
         let metadata = MetadataClient(
             endpoint: MetadataClientTests.endpoint, transport: transport, logger: LogCapture().logger())
-        let provider = InstanceProfileCredentialsProvider(metadata: metadata, clock: clock, logger: LogCapture().logger())
+        let provider = InstanceProfileCredentialsProvider(
+            metadata: metadata, clock: clock, logger: LogCapture().logger())
         gate.open()
         let first = try await provider.credentials()
         gate.close()
@@ -191,7 +200,8 @@ import TestSupport
         let transport = GatedTransport(imds.transport(), gate: gate)
         let metadata = MetadataClient(
             endpoint: MetadataClientTests.endpoint, transport: transport, logger: LogCapture().logger())
-        let provider = InstanceProfileCredentialsProvider(metadata: metadata, clock: SystemClock(), logger: LogCapture().logger())
+        let provider = InstanceProfileCredentialsProvider(
+            metadata: metadata, clock: SystemClock(), logger: LogCapture().logger())
         let answers = await withTaskGroup(of: Credentials?.self) { group in
             for _ in 0..<20 { group.addTask { try? await provider.credentials() } }
             // Everyone is waiting on the one fetch before it may answer.
@@ -262,7 +272,8 @@ import TestSupport
         }
         let metadata = MetadataClient(
             endpoint: MetadataClientTests.endpoint, transport: imds.transport(), logger: LogCapture().logger())
-        let provider = InstanceProfileCredentialsProvider(metadata: metadata, clock: SystemClock(), logger: LogCapture().logger())
+        let provider = InstanceProfileCredentialsProvider(
+            metadata: metadata, clock: SystemClock(), logger: LogCapture().logger())
         let error = await #expect(throws: AWSError.self) { try await provider.credentials() }
         #expect(error?.code == "AssumeRoleUnauthorizedAccess")
         #expect(error?.description.contains("SECRET") == false)
@@ -276,17 +287,20 @@ import TestSupport
         #expect(await provider.snapshot().source == "environment")
         #expect(throws: AWSError.self) {
             try CredentialChain.resolve(
-                environment: Environment(["AWS_ACCESS_KEY_ID": "AKIAENV000000000"]), metadata: nil, clock: SystemClock(),
+                environment: Environment(["AWS_ACCESS_KEY_ID": "AKIAENV000000000"]), metadata: nil,
+                clock: SystemClock(),
                 logger: LogCapture().logger())
         }
         #expect(throws: AWSError.self) {
-            try CredentialChain.resolve(environment: Environment(), metadata: nil, clock: SystemClock(), logger: LogCapture().logger())
+            try CredentialChain.resolve(
+                environment: Environment(), metadata: nil, clock: SystemClock(), logger: LogCapture().logger())
         }
     }
 }
 
 @Suite struct AWSClientBehaviourTests {
-    static let credentials = StaticCredentialsProvider(Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t"))
+    static let credentials = StaticCredentialsProvider(
+        Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t"))
 
     static func client(_ transport: FakeTransport, clock: any WallClock = SystemClock()) -> AWSClient {
         AWSClient(
@@ -309,7 +323,8 @@ import TestSupport
         let iso = time.iso8601
         let day = Int(time.secondsSinceEpoch / 86400) % 7
         let parts = iso.split(whereSeparator: { "-T:Z".contains($0) })
-        return "\(days[day]), \(parts[2]) \(months[Int(parts[1])! - 1]) \(parts[0]) \(parts[3]):\(parts[4]):\(parts[5]) GMT"
+        return
+            "\(days[day]), \(parts[2]) \(months[Int(parts[1])! - 1]) \(parts[0]) \(parts[3]):\(parts[4]):\(parts[5]) GMT"
     }
 
     /// The local clock is an hour slow: the first answer is RequestTimeTooSkewed with AWS's Date; the request is
@@ -323,9 +338,15 @@ import TestSupport
                     403, "<Error><Code>RequestTimeTooSkewed</Code><Message>too skewed</Message></Error>",
                     headers: [("Date", Self.httpDate(real))])
             },
-            { _ in FakeTransport.response(200, "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::1:user/u</Arn><Account>1</Account></GetCallerIdentityResult></GetCallerIdentityResponse>") },
+            { _ in
+                FakeTransport.response(
+                    200,
+                    "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::1:user/u</Arn><Account>1</Account></GetCallerIdentityResult></GetCallerIdentityResponse>"
+                )
+            },
         ])
-        let identity = try await STSClient(client: Self.client(transport, clock: skewed), region: "us-east-1").getCallerIdentity()
+        let identity = try await STSClient(client: Self.client(transport, clock: skewed), region: "us-east-1")
+            .getCallerIdentity()
         #expect(identity.account == "1")
         let dates = transport.sent.map { $0.headers["X-Amz-Date"]! }
         #expect(dates.count == 2)
@@ -371,17 +392,22 @@ import TestSupport
             encodedBody: Array(#"{"logGroupName":"/g","logStreamName":"s","logEvents":[]}"#.utf8), gzip: true)
         let sent = try #require(transport.sent.first)
         #expect(sent.headers["Content-Encoding"] == "gzip")
-        #expect(try Gzip.decompress(sent.body) == Array(#"{"logGroupName":"/g","logStreamName":"s","logEvents":[]}"#.utf8))
+        #expect(
+            try Gzip.decompress(sent.body) == Array(#"{"logGroupName":"/g","logStreamName":"s","logEvents":[]}"#.utf8))
         #expect(sent.headers["X-Amz-Target"] == "Logs_20140328.PutLogEvents")
-        #expect(sent.headers["Authorization"]?.contains("SignedHeaders=content-encoding;content-type;host;x-amz-date;x-amz-target") == true)
+        #expect(
+            sent.headers["Authorization"]?.contains(
+                "SignedHeaders=content-encoding;content-type;host;x-amz-date;x-amz-target") == true)
     }
 
     @Test func rejectedEventsAreReported() async throws {
         let transport = FakeTransport(fallback: { _ in
-            FakeTransport.response(200, #"{"rejectedLogEventsInfo":{"tooOldLogEventEndIndex":2,"tooNewLogEventStartIndex":5}}"#)
+            FakeTransport.response(
+                200, #"{"rejectedLogEventsInfo":{"tooOldLogEventEndIndex":2,"tooNewLogEventStartIndex":5}}"#)
         })
         let logs = CloudWatchLogsClient(client: Self.client(transport), region: "us-east-1")
-        let rejected = try await logs.putLogEvents(group: "/g", stream: "s", events: [.init(timestamp: 1, message: "m")])
+        let rejected = try await logs.putLogEvents(
+            group: "/g", stream: "s", events: [.init(timestamp: 1, message: "m")])
         #expect(rejected == .init(tooOldLogEventEndIndex: 2, tooNewLogEventStartIndex: 5))
     }
 
@@ -408,7 +434,9 @@ import TestSupport
             FakeTransport.response(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
         })
         let s3 = S3Client(client: Self.client(transport), region: "us-east-1")
-        let error = await #expect(throws: AWSError.self) { _ = try await s3.headObject(bucket: "webclock-bucket", key: "app.tgz") }
+        let error = await #expect(throws: AWSError.self) {
+            _ = try await s3.headObject(bucket: "webclock-bucket", key: "app.tgz")
+        }
         #expect(error?.description.contains("s3:GetObject on arn:aws:s3:::webclock-bucket/app.tgz") == true)
     }
 }

@@ -21,7 +21,9 @@ struct MotoIntegrationTests {
         harness = try Harness(artifact: artifact.file("clock-app.tar.gz"), sink: true)
     }
 
-    func client(_ credentials: any CredentialsProvider, clock: any WallClock = SystemClock(), useSink: Bool = false) -> AWSClient {
+    func client(
+        _ credentials: any CredentialsProvider, clock: any WallClock = SystemClock(), useSink: Bool = false
+    ) -> AWSClient {
         AWSClient(
             transport: transport, credentials: credentials, clock: ClockCorrection(base: clock),
             endpoints: EndpointResolver(environment: harness.environment(useSink: useSink)), logger: capture.logger())
@@ -55,7 +57,8 @@ struct MotoIntegrationTests {
         // Resume: keep the first 50,000 bytes, ask for the rest with Range + If-Match.
         ftruncate(fd, 50_000)
         lseek(fd, 50_000, SEEK_SET)
-        let rest = try await s3.getObject(bucket: harness.info.bucket, key: key, to: fd, offset: 50_000, ifMatch: head.etag)
+        let rest = try await s3.getObject(
+            bucket: harness.info.bucket, key: key, to: fd, offset: 50_000, ifMatch: head.etag)
         #expect(rest.status == 206)
         #expect(rest.objectSize == 200_000)
         #expect(rest.bytesWritten == 150_000)
@@ -64,12 +67,15 @@ struct MotoIntegrationTests {
 
         // The object changed since: If-Match fails with 412.
         let error = await #expect(throws: AWSError.self) {
-            _ = try await s3.getObject(bucket: harness.info.bucket, key: key, to: fd, offset: 10, ifMatch: "\"not-the-etag\"")
+            _ = try await s3.getObject(
+                bucket: harness.info.bucket, key: key, to: fd, offset: 10, ifMatch: "\"not-the-etag\"")
         }
         #expect(error?.httpStatus == 412)
     }
 
-    @Test(arguments: ["with space.txt", "plus+sign.txt", "per%cent.txt", "ünïcødé/ሴ.txt", "double//slash.txt", "dots/./and/../x.txt"])
+    @Test(arguments: [
+        "with space.txt", "plus+sign.txt", "per%cent.txt", "ünïcødé/ሴ.txt", "double//slash.txt", "dots/./and/../x.txt",
+    ])
     func s3KeysSurviveSigning(key: String) async throws {
         let body = artifact.file("body")
         try Data("key \(key)".utf8).write(to: URL(fileURLWithPath: body))
@@ -106,7 +112,9 @@ struct MotoIntegrationTests {
         let now = UTCTime.now().milliseconds
         let rejected = try await logs.putLogEvents(
             group: "/clock/app", stream: "i-1/app",
-            events: [.init(timestamp: now, message: "first \"quoted\""), .init(timestamp: now + 1, message: "second ሴ\ttab")])
+            events: [
+                .init(timestamp: now, message: "first \"quoted\""), .init(timestamp: now + 1, message: "second ሴ\ttab"),
+            ])
         #expect(rejected == nil)
         let stored = try harness.logEvents(group: "/clock/app", stream: "i-1/app")
         #expect(stored.map(\.message) == ["first \"quoted\"", "second ሴ\ttab"])
@@ -116,7 +124,9 @@ struct MotoIntegrationTests {
     /// Rejected events come back as index ranges (checked against the strict sink: moto reports the too-old end
     /// index inclusively, AWS exclusively).
     @Test func rejectedEventsAreReportedByIndex() async throws {
-        let logs = CloudWatchLogsClient(client: client(StaticCredentialsProvider(harness.userCredentials), useSink: true), region: harness.info.region)
+        let logs = CloudWatchLogsClient(
+            client: client(StaticCredentialsProvider(harness.userCredentials), useSink: true),
+            region: harness.info.region)
         try await logs.createLogGroup("/clock/app")
         try await logs.createLogStream(group: "/clock/app", stream: "r")
         let now = UTCTime.now().milliseconds
@@ -139,8 +149,10 @@ struct MotoIntegrationTests {
         try await autoscaling.recordLifecycleActionHeartbeat(
             group: harness.info.asg, hook: harness.info.launch_hook, instanceID: harness.info.instance_id)
         try await autoscaling.completeLifecycleAction(
-            group: harness.info.asg, hook: harness.info.launch_hook, instanceID: harness.info.instance_id, result: .continue)
-        try await autoscaling.setInstanceHealth(instanceID: harness.info.instance_id, healthy: false, respectGracePeriod: false)
+            group: harness.info.asg, hook: harness.info.launch_hook, instanceID: harness.info.instance_id,
+            result: .continue)
+        try await autoscaling.setInstanceHealth(
+            instanceID: harness.info.instance_id, healthy: false, respectGracePeriod: false)
         let answer = try #require(try harness.control("GET", "/lifecycle/calls") as? [String: Any])
         let calls = try #require(answer["calls"] as? [[String: Any]])
         let actions = calls.filter { ($0["outcome"] as? String) != "denied" }.map { $0["action"] as! String }
@@ -151,7 +163,8 @@ struct MotoIntegrationTests {
         // Completing again: the action is over, AWS says so with ValidationError.
         let again = await #expect(throws: AWSError.self) {
             try await autoscaling.completeLifecycleAction(
-                group: harness.info.asg, hook: harness.info.launch_hook, instanceID: harness.info.instance_id, result: .continue)
+                group: harness.info.asg, hook: harness.info.launch_hook, instanceID: harness.info.instance_id,
+                result: .continue)
         }
         #expect(again?.code == "ValidationError")
         #expect(again?.message.contains("No active Lifecycle Action found") == true)
@@ -162,7 +175,9 @@ struct MotoIntegrationTests {
         try harness.control("POST", "/policy/remove", ["sids": ["CheckHooks"]])
         defer { _ = try? harness.control("POST", "/policy/restore") }
         let autoscaling = AutoScalingClient(client: userClient, region: harness.info.region)
-        let error = await #expect(throws: AWSError.self) { _ = try await autoscaling.describeLifecycleHooks(group: harness.info.asg) }
+        let error = await #expect(throws: AWSError.self) {
+            _ = try await autoscaling.describeLifecycleHooks(group: harness.info.asg)
+        }
         #expect(error?.code == "AccessDenied")
         #expect(error?.httpStatus == 403)
         #expect(error?.description.contains("autoscaling DescribeLifecycleHooks failed") == true)
@@ -198,7 +213,8 @@ struct MotoIntegrationTests {
         let logs = CloudWatchLogsClient(client: client(StaticCredentialsProvider(wrong)), region: harness.info.region)
         let logsError = await #expect(throws: AWSError.self) { _ = try await logs.createLogGroup("/clock/x") }
         #expect(logsError?.code == "SignatureDoesNotMatch" || logsError?.code == "InvalidSignatureException")
-        secretsNeverLogged(["wrong-secret-value-123"], errors: [error, getError, logsError].compactMap { $0?.description })
+        secretsNeverLogged(
+            ["wrong-secret-value-123"], errors: [error, getError, logsError].compactMap { $0?.description })
     }
 
     @Test func stsSaysWhoWeAre() async throws {
@@ -214,7 +230,8 @@ struct MotoIntegrationTests {
         let metadata = MetadataClient(
             endpoint: try #require(try MetadataClient.endpoint(environment: environment)), transport: transport,
             logger: capture.logger())
-        let provider = try CredentialChain.resolve(environment: environment, metadata: metadata, clock: SystemClock(), logger: capture.logger())
+        let provider = try CredentialChain.resolve(
+            environment: environment, metadata: metadata, clock: SystemClock(), logger: capture.logger())
         let credentials = try await provider.credentials()
         #expect(credentials.sessionToken != nil)
         #expect(credentials.expiration != nil)
@@ -227,7 +244,9 @@ struct MotoIntegrationTests {
         let logs = CloudWatchLogsClient(client: aws, region: harness.info.region)
         try await logs.createLogGroup("/clock/app")
         try await logs.createLogStream(group: "/clock/app", stream: "role")
-        _ = try await logs.putLogEvents(group: "/clock/app", stream: "role", events: [.init(timestamp: UTCTime.now().milliseconds, message: "hello")])
+        _ = try await logs.putLogEvents(
+            group: "/clock/app", stream: "role",
+            events: [.init(timestamp: UTCTime.now().milliseconds, message: "hello")])
         #expect(try harness.logEvents(group: "/clock/app", stream: "role", fromSink: true).map(\.message) == ["hello"])
 
         // Every IMDS request carried a valid token (v2 only).
@@ -251,7 +270,8 @@ struct MotoIntegrationTests {
     @Test func identityComesFromIMDSTagsOrTheAPI() async throws {
         let environment = harness.environment()
         let metadata = MetadataClient(
-            endpoint: try #require(try MetadataClient.endpoint(environment: environment)), transport: transport, logger: capture.logger())
+            endpoint: try #require(try MetadataClient.endpoint(environment: environment)), transport: transport,
+            logger: capture.logger())
         let autoscaling = AutoScalingClient(client: userClient, region: harness.info.region)
         let base = try await IdentityProbe.instance(metadata)
         #expect(base.instanceID == harness.info.instance_id)
@@ -260,15 +280,18 @@ struct MotoIntegrationTests {
         #expect(try await metadata.get("meta-data/tags/instance/aws:autoscaling:groupName") == harness.info.asg)
         try harness.control("POST", "/imds/tags", ["enabled": false])
         #expect(try await metadata.get("meta-data/tags/instance/aws:autoscaling:groupName") == nil)
-        #expect(try await autoscaling.describeAutoScalingInstances([base.instanceID]).first?.groupName == harness.info.asg)
+        #expect(
+            try await autoscaling.describeAutoScalingInstances([base.instanceID]).first?.groupName == harness.info.asg)
     }
 }
 
 /// Reads the identity items the agent needs straight from IMDS.
 enum IdentityProbe {
-    static func instance(_ metadata: MetadataClient) async throws -> (instanceID: String, zone: String, region: String) {
+    static func instance(_ metadata: MetadataClient) async throws -> (instanceID: String, zone: String, region: String)
+    {
         (
-            try await metadata.require("meta-data/instance-id"), try await metadata.require("meta-data/placement/availability-zone"),
+            try await metadata.require("meta-data/instance-id"),
+            try await metadata.require("meta-data/placement/availability-zone"),
             try await metadata.require("meta-data/placement/region")
         )
     }

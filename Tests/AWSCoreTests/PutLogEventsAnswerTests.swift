@@ -8,27 +8,35 @@ import TestSupport
         let transport = FakeTransport(fallback: { _ in FakeTransport.response(200, body) })
         let client = AWSClient(
             transport: transport,
-            credentials: StaticCredentialsProvider(Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
-            clock: ClockCorrection(), endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
+            credentials: StaticCredentialsProvider(
+                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
+            clock: ClockCorrection(),
+            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
             logger: LogCapture().logger())
         return (CloudWatchLogsClient(client: client, region: "us-east-1"), transport)
     }
 
-    @Test(arguments: [
-        ("{}", nil),
-        ("", nil),
-        (" {\n} \r\n", nil),
-        (#"{"nextSequenceToken":"4959"}"#, nil),
-        (#"{"rejectedLogEventsInfo":{}}"#, CloudWatchLogsClient.RejectedEvents()),
-        (#"{"rejectedLogEventsInfo":{"tooOldLogEventEndIndex":2}}"#, CloudWatchLogsClient.RejectedEvents(tooOldLogEventEndIndex: 2)),
-        (
-            #"{ "rejectedLogEventsInfo": {"expiredLogEventEndIndex": 1, "tooNewLogEventStartIndex": 3} }"#,
-            CloudWatchLogsClient.RejectedEvents(tooNewLogEventStartIndex: 3, expiredLogEventEndIndex: 1)
-        ),
-    ] as [(String, CloudWatchLogsClient.RejectedEvents?)])
+    @Test(
+        arguments: [
+            ("{}", nil),
+            ("", nil),
+            (" {\n} \r\n", nil),
+            (#"{"nextSequenceToken":"4959"}"#, nil),
+            (#"{"rejectedLogEventsInfo":{}}"#, CloudWatchLogsClient.RejectedEvents()),
+            (
+                #"{"rejectedLogEventsInfo":{"tooOldLogEventEndIndex":2}}"#,
+                CloudWatchLogsClient.RejectedEvents(tooOldLogEventEndIndex: 2)
+            ),
+            (
+                #"{ "rejectedLogEventsInfo": {"expiredLogEventEndIndex": 1, "tooNewLogEventStartIndex": 3} }"#,
+                CloudWatchLogsClient.RejectedEvents(tooNewLogEventStartIndex: 3, expiredLogEventEndIndex: 1)
+            ),
+        ] as [(String, CloudWatchLogsClient.RejectedEvents?)])
     func answers(body: String, rejected: CloudWatchLogsClient.RejectedEvents?) async throws {
         let (logs, transport) = Self.logs(answering: body)
-        #expect(try await logs.putLogEvents(group: "/g", stream: "s", events: [.init(timestamp: 1, message: "m")]) == rejected)
+        #expect(
+            try await logs.putLogEvents(group: "/g", stream: "s", events: [.init(timestamp: 1, message: "m")])
+                == rejected)
         #expect(transport.sent.count == 1)
     }
 

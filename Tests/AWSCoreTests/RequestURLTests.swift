@@ -5,7 +5,8 @@ import TestSupport
 /// The URL libcurl is given for endpoints with and without a path prefix (`AWS_EC2_METADATA_SERVICE_ENDPOINT`,
 /// `AWS_ENDPOINT_URL_*` may carry one): the prefix appears once, and it is part of the path SigV4 signs.
 @Suite struct RequestURLTests {
-    static let credentials = StaticCredentialsProvider(Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t"))
+    static let credentials = StaticCredentialsProvider(
+        Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t"))
 
     static func token(_ request: HTTPRequest) -> HTTPResponse {
         FakeTransport.response(200, "TOKEN-1", headers: [("X-aws-ec2-metadata-token-ttl-seconds", "21600")])
@@ -37,7 +38,10 @@ import TestSupport
         ("http://127.0.0.1:9000", "app.tgz", "http://127.0.0.1:9000/webclock-bucket/app.tgz"),
         ("http://127.0.0.1:9000/", "a b/c.tgz", "http://127.0.0.1:9000/webclock-bucket/a%20b/c.tgz"),
         ("http://127.0.0.1:9000/s3", "100%.tgz", "http://127.0.0.1:9000/s3/webclock-bucket/100%25.tgz"),
-        ("http://127.0.0.1:9000/s3/", "ünï/çødé.tgz", "http://127.0.0.1:9000/s3/webclock-bucket/%C3%BCn%C3%AF/%C3%A7%C3%B8d%C3%A9.tgz"),
+        (
+            "http://127.0.0.1:9000/s3/", "ünï/çødé.tgz",
+            "http://127.0.0.1:9000/s3/webclock-bucket/%C3%BCn%C3%AF/%C3%A7%C3%B8d%C3%A9.tgz"
+        ),
         ("http://127.0.0.1:9000/a/b/", "x//y.tgz", "http://127.0.0.1:9000/a/b/webclock-bucket/x//y.tgz"),
         ("https://s3.example.test/p/", "a+b=c&d.tgz", "https://s3.example.test/p/webclock-bucket/a%2Bb%3Dc%26d.tgz"),
     ])

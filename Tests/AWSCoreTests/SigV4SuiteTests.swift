@@ -5,12 +5,14 @@ import Testing
 /// AWS's own SigV4 signing suite (awslabs/aws-c-auth, Apache-2.0; see Resources/sigv4/README.md).
 /// Every folder is a case, so a new case is a new folder.
 @Suite struct SigV4SuiteTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources/sigv4")
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Resources/sigv4")
 
     static let cases: [String] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
         return names.filter { name in
-            FileManager.default.fileExists(atPath: root.appendingPathComponent(name).appendingPathComponent("context.json").path)
+            FileManager.default.fileExists(
+                atPath: root.appendingPathComponent(name).appendingPathComponent("context.json").path)
         }.sorted()
     }()
 
@@ -21,7 +23,9 @@ import Testing
     @Test(arguments: cases)
     func signsLikeAWS(_ name: String) throws {
         let folder = Self.root.appendingPathComponent(name)
-        let context = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("context.json"))) as! [String: Any]
+        let context =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("context.json")))
+            as! [String: Any]
         let credentialsJSON = context["credentials"] as! [String: Any]
         let credentials = Credentials(
             accessKeyID: credentialsJSON["access_key_id"] as! String,
@@ -41,7 +45,8 @@ import Testing
         }
         #expect(result.canonicalRequest == (try expected("header-canonical-request.txt")))
         #expect(result.stringToSign == (try expected("header-string-to-sign.txt")))
-        #expect(result.signature == (try expected("header-signature.txt")).trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(
+            result.signature == (try expected("header-signature.txt")).trimmingCharacters(in: .whitespacesAndNewlines))
         // The signed request carries the same Authorization line as the suite's.
         let signedText = try expected("header-signed-request.txt")
         #expect(signedText.contains("Authorization:\(result.authorization)"))
@@ -135,7 +140,8 @@ import Testing
         let request = HTTPRequest(method: "GET", endpoint: Self.host, path: "/test.txt")
         let signed = Self.signer.presign(request, credentials: Self.credentials, at: Self.time, expires: 86400)
         #expect(signed.result.signature == "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
-        #expect(signed.query.hasSuffix("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"))
+        #expect(
+            signed.query.hasSuffix("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"))
     }
 
     /// S3 signs the encoded wire path as is: no second encoding, no dot-segment removal, `//` kept.
@@ -149,6 +155,8 @@ import Testing
         #expect(path == wire)
         #expect(Self.signer.canonicalURI(path) == wire)
         // Another service would encode it once more.
-        #expect(SigV4Signer(service: "x", region: "r", uriRule: .standard(normalize: false)).canonicalURI("/a%20b") == "/a%2520b")
+        #expect(
+            SigV4Signer(service: "x", region: "r", uriRule: .standard(normalize: false)).canonicalURI("/a%20b")
+                == "/a%2520b")
     }
 }

@@ -2,13 +2,18 @@ import AWSCore
 import Testing
 
 @Suite struct WireFormatTests {
-    @Test(arguments: [
-        ("http://127.0.0.1:5000", "http", "127.0.0.1", 5000, "", "127.0.0.1:5000"),
-        ("https://logs.us-east-1.amazonaws.com/", "https", "logs.us-east-1.amazonaws.com", nil, "", "logs.us-east-1.amazonaws.com"),
-        ("http://[::1]:8080/prefix/", "http", "::1", 8080, "/prefix", "[::1]:8080"),
-        ("HTTPS://host:443", "https", "host", 443, "", "host"),
-    ] as [(String, String, String, Int?, String, String)])
-    func endpointParsing(url: String, scheme: String, host: String, port: Int?, base: String, hostHeader: String) throws {
+    @Test(
+        arguments: [
+            ("http://127.0.0.1:5000", "http", "127.0.0.1", 5000, "", "127.0.0.1:5000"),
+            (
+                "https://logs.us-east-1.amazonaws.com/", "https", "logs.us-east-1.amazonaws.com", nil, "",
+                "logs.us-east-1.amazonaws.com"
+            ),
+            ("http://[::1]:8080/prefix/", "http", "::1", 8080, "/prefix", "[::1]:8080"),
+            ("HTTPS://host:443", "https", "host", 443, "", "host"),
+        ] as [(String, String, String, Int?, String, String)])
+    func endpointParsing(url: String, scheme: String, host: String, port: Int?, base: String, hostHeader: String) throws
+    {
         let endpoint = try #require(Endpoint(url: url))
         #expect(endpoint.scheme == scheme)
         #expect(endpoint.host == host)
@@ -17,7 +22,10 @@ import Testing
         #expect(endpoint.hostHeader == hostHeader)
     }
 
-    @Test(arguments: ["ftp://x", "127.0.0.1:80", "http://", "http://user@host", "http://host:0", "http://host:99999", "http://host/?q"])
+    @Test(arguments: [
+        "ftp://x", "127.0.0.1:80", "http://", "http://user@host", "http://host:0", "http://host:99999",
+        "http://host/?q",
+    ])
     func badEndpoints(url: String) {
         #expect(Endpoint(url: url) == nil)
     }
@@ -30,7 +38,9 @@ import Testing
         #expect(try resolver.endpoint(for: .logs, region: "us-east-1").port == 2000)
         #expect(try resolver.endpoint(for: .s3, region: "us-east-1").port == 1000)
         let none = EndpointResolver(environment: Environment())
-        #expect(try none.endpoint(for: .autoscaling, region: "eu-west-1").base == "https://autoscaling.eu-west-1.amazonaws.com")
+        #expect(
+            try none.endpoint(for: .autoscaling, region: "eu-west-1").base
+                == "https://autoscaling.eu-west-1.amazonaws.com")
         #expect(try none.endpoint(for: .logs, region: "cn-north-1").host == "logs.cn-north-1.amazonaws.com.cn")
         let bad = EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL_S3": "not a url"]))
         #expect(throws: AWSError.self) { try bad.endpoint(for: .s3, region: "us-east-1") }
@@ -41,10 +51,12 @@ import Testing
         #expect(try MetadataClient.endpoint(environment: Environment()) == MetadataClient.defaultIPv4)
         #expect(try MetadataClient.endpoint(environment: Environment())?.base == "http://169.254.169.254")
         #expect(
-            try MetadataClient.endpoint(environment: Environment(["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6"]))?.base
+            try MetadataClient.endpoint(environment: Environment(["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE": "IPv6"]))?
+                .base
                 == "http://[fd00:ec2::254]")
         #expect(
-            try MetadataClient.endpoint(environment: Environment(["AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/"]))?.port == 9)
+            try MetadataClient.endpoint(
+                environment: Environment(["AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9/"]))?.port == 9)
         #expect(try MetadataClient.endpoint(environment: Environment(["AWS_EC2_METADATA_DISABLED": "true"])) == nil)
     }
 
@@ -99,7 +111,9 @@ import Testing
         #expect(root.child("B")?.text == "")
         #expect(root.text(at: "C") == "<raw>")
         #expect(root.child("L")?.children(named: "member").compactMap { $0.child("N")?.text } == ["1", "2"])
-        #expect(XMLElement.parse(Array("<a><b></a>".utf8)) == nil || XMLElement.parse(Array("<a><b></a>".utf8))?.name == "a")
+        #expect(
+            XMLElement.parse(Array("<a><b></a>".utf8)) == nil || XMLElement.parse(Array("<a><b></a>".utf8))?.name == "a"
+        )
         #expect(XMLElement.parse(Array("not xml".utf8)) == nil)
     }
 
@@ -114,7 +128,9 @@ import Testing
     @Test func credentialsNeverPrintTheirSecrets() {
         let credentials = Credentials(
             accessKeyID: "ASIAEXAMPLEKEY123456", secretAccessKey: "SECRETsecretSECRET", sessionToken: "TOKENtokenTOKEN")
-        for text in [credentials.description, credentials.debugDescription, "\(credentials)", String(reflecting: credentials)] {
+        for text in [
+            credentials.description, credentials.debugDescription, "\(credentials)", String(reflecting: credentials),
+        ] {
             #expect(!text.contains("SECRETsecretSECRET"))
             #expect(!text.contains("TOKENtokenTOKEN"))
             #expect(!text.contains("EXAMPLEKEY123"))
@@ -127,11 +143,14 @@ import Testing
     @Test func jsonErrorsAreNormalised() {
         let response = HTTPResponse(
             status: 400, headers: HTTPHeaders([("x-amzn-RequestId", "req-1")]),
-            body: Array(#"{"__type":"com.amazonaws.logs#ThrottlingException:http://internal","message":"Rate exceeded"}"#.utf8))
+            body: Array(
+                #"{"__type":"com.amazonaws.logs#ThrottlingException:http://internal","message":"Rate exceeded"}"#.utf8))
         let error = AWSClient.decodeError(response, service: "logs", operation: "PutLogEvents", resource: nil)
         #expect(error.code == "ThrottlingException")
         #expect(error.message == "Rate exceeded")
-        #expect(error.description == "logs PutLogEvents failed: HTTP 400 ThrottlingException: Rate exceeded (request id req-1)")
+        #expect(
+            error.description
+                == "logs PutLogEvents failed: HTTP 400 ThrottlingException: Rate exceeded (request id req-1)")
         #expect(RetryPolicy.isRetryable(error))
         #expect(RetryPolicy.isThrottling(error))
     }

@@ -35,35 +35,36 @@ import Testing
     }
 
     @Test func fullDesignExampleParses() throws {
-        let config = try Configuration.parse(yaml: """
-            state_dir: /var/lib/clock-agent
-            app:
-              source: s3://webclock-bucket/clock-app.tar.gz
-              sha256: "\(String(repeating: "AB", count: 32))"
-              install_dir: /opt/clock-app
-              prepare: [[python3, -m, venv, .venv]]
-              command: [python3, app.py]
-              user: clock
-              environment: {PORT: "8080", DEBUG: 0}
-              stop_timeout: 10s
-              health: {url: "http://127.0.0.1:8080/healthz", interval: 5s, timeout: 2s,
-                       unhealthy_threshold: 3, start_timeout: 120s}
-              restart: {initial_backoff: 200ms, max_backoff: 30s, crash_loop_restarts: 5, crash_loop_window: 5m}
-            logs:
-              group: /clock/app
-              stream: "{instance_id}/{source}"
-              retention_days: 30
-              sources:
-                - {name: app, type: app}
-                - {name: files, type: file, path: "/var/log/clock/*.log", multiline_start: '^\\d{4}-'}
-                - {name: agent, type: journal, units: [clock-agent.service]}
-            lifecycle:
-              auto_scaling_group: auto
-              launch_hook: clock-launch
-              terminate_hook: clock-terminate
-              poll_interval: 5s
-              report_unhealthy: true
-            """)
+        let config = try Configuration.parse(
+            yaml: """
+                state_dir: /var/lib/clock-agent
+                app:
+                  source: s3://webclock-bucket/clock-app.tar.gz
+                  sha256: "\(String(repeating: "AB", count: 32))"
+                  install_dir: /opt/clock-app
+                  prepare: [[python3, -m, venv, .venv]]
+                  command: [python3, app.py]
+                  user: clock
+                  environment: {PORT: "8080", DEBUG: 0}
+                  stop_timeout: 10s
+                  health: {url: "http://127.0.0.1:8080/healthz", interval: 5s, timeout: 2s,
+                           unhealthy_threshold: 3, start_timeout: 120s}
+                  restart: {initial_backoff: 200ms, max_backoff: 30s, crash_loop_restarts: 5, crash_loop_window: 5m}
+                logs:
+                  group: /clock/app
+                  stream: "{instance_id}/{source}"
+                  retention_days: 30
+                  sources:
+                    - {name: app, type: app}
+                    - {name: files, type: file, path: "/var/log/clock/*.log", multiline_start: '^\\d{4}-'}
+                    - {name: agent, type: journal, units: [clock-agent.service]}
+                lifecycle:
+                  auto_scaling_group: auto
+                  launch_hook: clock-launch
+                  terminate_hook: clock-terminate
+                  poll_interval: 5s
+                  report_unhealthy: true
+                """)
         #expect(config.app.sha256 == String(repeating: "ab", count: 32))
         #expect(config.app.prepare == [["python3", "-m", "venv", ".venv"]])
         #expect(config.app.user == "clock")
@@ -75,11 +76,12 @@ import Testing
     }
 
     @Test func printedConfigParsesBackToTheSameValue() throws {
-        let config = try Configuration.parse(yaml: Self.minimal + """
+        let config = try Configuration.parse(
+            yaml: Self.minimal + """
 
-              environment: {MESSAGE: "quote \\" and backslash \\\\ and\\nnewline"}
-            lifecycle: {launch_hook: clock-launch}
-            """)
+                  environment: {MESSAGE: "quote \\" and backslash \\\\ and\\nnewline"}
+                lifecycle: {launch_hook: clock-launch}
+                """)
         let again = try Configuration.parse(yaml: config.yaml)
         #expect(again == config)
     }
@@ -94,27 +96,72 @@ import Testing
         ("app: {source: file://relative, command: [a]}", "app.source", "three slashes"),
         ("app: {source: s3://b-1/k, command: [a], sha256: abc}", "app.sha256", "64 hexadecimal digits"),
         ("app: {source: s3://b-1/k, command: [a], stop_timeout: 10}", "app.stop_timeout", "expected a duration"),
-        ("app: {source: s3://b-1/k, command: [a], stop_timeout: 10 seconds}", "app.stop_timeout", "expected a duration"),
+        (
+            "app: {source: s3://b-1/k, command: [a], stop_timeout: 10 seconds}", "app.stop_timeout",
+            "expected a duration"
+        ),
         ("app: {source: s3://b-1/k, command: [a], helth: {}}", "app.helth", "did you mean health"),
-        ("app: {source: s3://b-1/k, command: [a], health: {unhealthy_threshold: 0}}", "app.health.unhealthy_threshold", "at least 1"),
-        ("app: {source: s3://b-1/k, command: [a], health: {unhealthy_threshold: three}}", "app.health.unhealthy_threshold", "expected an integer"),
+        (
+            "app: {source: s3://b-1/k, command: [a], health: {unhealthy_threshold: 0}}",
+            "app.health.unhealthy_threshold", "at least 1"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a], health: {unhealthy_threshold: three}}",
+            "app.health.unhealthy_threshold", "expected an integer"
+        ),
         ("app: {source: s3://b-1/k, command: [a], health: {url: ftp://x}}", "app.health.url", "http:// or https://"),
-        ("app: {source: s3://b-1/k, command: [a], restart: {initial_backoff: 5s, max_backoff: 1s}}", "app.restart.max_backoff", "initial_backoff"),
+        (
+            "app: {source: s3://b-1/k, command: [a], restart: {initial_backoff: 5s, max_backoff: 1s}}",
+            "app.restart.max_backoff", "initial_backoff"
+        ),
         ("app: {source: s3://b-1/k, command: [a], user: 'bad user'}", "app.user", "not a valid user name"),
-        ("app: {source: s3://b-1/k, command: [a], environment: {'1X': y}}", "app.environment.1X", "not a valid environment variable"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {retention_days: 31}", "logs.retention_days", "CloudWatch Logs accepts only"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {stream: '{instance}'}", "logs.stream", "unknown placeholder {instance}"),
+        (
+            "app: {source: s3://b-1/k, command: [a], environment: {'1X': y}}", "app.environment.1X",
+            "not a valid environment variable"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlogs: {retention_days: 31}", "logs.retention_days",
+            "CloudWatch Logs accepts only"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlogs: {stream: '{instance}'}", "logs.stream",
+            "unknown placeholder {instance}"
+        ),
         ("app: {source: s3://b-1/k, command: [a]}\nlogs: {stream: 'fixed'}", "logs.stream", "must contain {source}"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: syslog}]}", "logs.sources[0].type", "expected one of app, file, journal"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: file}]}", "logs.sources[0].path", "required key is missing"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: file, path: /a, multiline_start: '('}]}", "logs.sources[0].multiline_start", "not a valid regular expression"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: app}, {name: x, type: journal, units: [u]}]}", "logs.sources[1]", "used by another source"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: app, units: [u]}]}", "logs.sources[0].units", "not used by sources of type app"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlifecycle: {report_unhealthy: maybe}", "lifecycle.report_unhealthy", "expected true or false"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlifecycle: {drain_timeout: 3h}", "lifecycle.drain_timeout", "at most 2h"),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: syslog}]}",
+            "logs.sources[0].type", "expected one of app, file, journal"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: file}]}", "logs.sources[0].path",
+            "required key is missing"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: file, path: /a, multiline_start: '('}]}",
+            "logs.sources[0].multiline_start", "not a valid regular expression"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: app}, {name: x, type: journal, units: [u]}]}",
+            "logs.sources[1]", "used by another source"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlogs: {sources: [{name: x, type: app, units: [u]}]}",
+            "logs.sources[0].units", "not used by sources of type app"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlifecycle: {report_unhealthy: maybe}",
+            "lifecycle.report_unhealthy", "expected true or false"
+        ),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlifecycle: {drain_timeout: 3h}", "lifecycle.drain_timeout",
+            "at most 2h"
+        ),
         ("app: {source: s3://b-1/k, command: [a]}\nlogs: {flush_interval: 2m}", "logs.flush_interval", "at most 60s"),
         ("app: {source: s3://b-1/k, command: [a]}\nlogs: {gzip: yes please}", "logs.gzip", "expected true or false"),
-        ("app: {source: s3://b-1/k, command: [a]}\nlifecycle: {launch_hook: 'a b'}", "lifecycle.launch_hook", "hook name"),
+        (
+            "app: {source: s3://b-1/k, command: [a]}\nlifecycle: {launch_hook: 'a b'}", "lifecycle.launch_hook",
+            "hook name"
+        ),
         ("app: {source: s3://b-1/k, command: [a]}\nextra: 1", "extra", "unknown key"),
         ("app: {source: s3://b-1/k, command: [a]}\nstate_dir: relative/dir", "state_dir", "absolute path"),
         ("- just\n- a list", "", "expected a mapping"),
@@ -208,7 +255,10 @@ import Testing
         ("  health: {timeout: 10s}", "app.health.timeout", "must not be longer than interval (5s)"),
         ("  health: {interval: 1s, timeout: 2s}", "app.health.timeout", "must not be longer than interval (1s)"),
         ("  restart: {initial_backoff: 1m}", "app.restart.initial_backoff", "must not be longer than max_backoff (30s"),
-        ("  restart: {max_backoff: 100ms}", "app.restart.max_backoff", "must not be shorter than initial_backoff (200ms)"),
+        (
+            "  restart: {max_backoff: 100ms}", "app.restart.max_backoff",
+            "must not be shorter than initial_backoff (200ms)"
+        ),
     ])
     func crossKeyChecksUseEffectiveValues(fragment: String, keyPath: String, message: String) {
         do {

@@ -86,12 +86,13 @@ struct ArtifactFetcherTests {
 
     /// A multipart upload's composite checksum (`...-N`, type COMPOSITE, or just a multipart ETag `...-N` as moto
     /// sends it) is not a hash of the object and is not compared with one.
-    @Test(arguments: [
-        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", "COMPOSITE", 3),
-        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", nil, 3),
-        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=", "COMPOSITE", 3),
-        ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=", nil, 2),
-    ] as [(String, String?, Int?)])
+    @Test(
+        arguments: [
+            ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", "COMPOSITE", 3),
+            ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=-3", nil, 3),
+            ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=", "COMPOSITE", 3),
+            ("q8Eqv3mJQKr0TzE4rb06GqvyfDMDNbWBPvPa2XFOb3Y=", nil, 2),
+        ] as [(String, String?, Int?)])
     func multipartChecksumsAreNotWholeObjectHashes(checksum: String, type: String?, parts: Int?) async throws {
         let directory = try TemporaryDirectory()
         let s3 = FakeS3(Self.bytes)
@@ -126,7 +127,9 @@ struct ArtifactFetcherTests {
         let s3 = FakeS3(Self.bytes, fallback: .corrupt)
         let error = await #expect(throws: BootstrapError.self) { try await Self.fetch(s3, directory: directory) }
         #expect(error?.isPermanent == false)
-        #expect(error?.description.contains("gave up after \(ArtifactFetcher.maxDownloads) downloads") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("gave up after \(ArtifactFetcher.maxDownloads) downloads") == true,
+            "\(String(describing: error))")
         #expect(s3.gets.count == ArtifactFetcher.maxDownloads)
         #expect(!FileManager.default.fileExists(atPath: directory.file("downloads/download.partial")))
     }

@@ -52,7 +52,8 @@ final class FakeS3: HTTPTransport, Sendable {
 
     /// Serves `bytes` with a whole-object checksum; `faults[i]` applies to GET number `i`, `fallback` to later ones.
     init(_ bytes: [UInt8], faults: [Fault] = [], fallback: Fault? = nil) {
-        state = Mutex(State(object: Object(bytes: bytes, checksum: Self.checksum(bytes)), faults: faults, fallback: fallback))
+        state = Mutex(
+            State(object: Object(bytes: bytes, checksum: Self.checksum(bytes)), faults: faults, fallback: fallback))
     }
 
     /// S3's base64 SHA-256 of `bytes`.
@@ -109,7 +110,8 @@ final class FakeS3: HTTPTransport, Sendable {
         if let ifMatch, ifMatch != object.etag { return Self.error(412, "PreconditionFailed") }
         if case .status(let status, let code) = fault { return Self.error(status, code) }
         if request.method == "HEAD" {
-            return HTTPResponse(status: 200, headers: HTTPHeaders(headers + [("Content-Length", "\(object.bytes.count)")]), body: [])
+            return HTTPResponse(
+                status: 200, headers: HTTPHeaders(headers + [("Content-Length", "\(object.bytes.count)")]), body: [])
         }
         var body = object.bytes
         var status = 200
@@ -133,7 +135,9 @@ final class FakeS3: HTTPTransport, Sendable {
         }
         let written = body.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if dropped {
-            throw AWSError(kind: .transport, service: "http", operation: "GET", code: "curl 18", message: "transfer closed with outstanding read data remaining")
+            throw AWSError(
+                kind: .transport, service: "http", operation: "GET", code: "curl 18",
+                message: "transfer closed with outstanding read data remaining")
         }
         return HTTPResponse(status: status, headers: HTTPHeaders(headers), body: [], bytesWritten: written)
     }

@@ -16,20 +16,27 @@ import TestSupport
     ]
 
     @Test func regionComesFromPlacementNotTheZoneName() async throws {
-        let identity = try await IdentityResolver.resolveInstance(metadata: FakeMetadata(items: Self.base), regionOverride: nil)
+        let identity = try await IdentityResolver.resolveInstance(
+            metadata: FakeMetadata(items: Self.base), regionOverride: nil)
         #expect(identity.instanceID == "i-0abc")
         #expect(identity.region == "us-west-2")
         #expect(identity.availabilityZone == "us-west-2-lax-1a")
-        let overridden = try await IdentityResolver.resolveInstance(metadata: FakeMetadata(items: Self.base), regionOverride: "eu-west-1")
+        let overridden = try await IdentityResolver.resolveInstance(
+            metadata: FakeMetadata(items: Self.base), regionOverride: "eu-west-1")
         #expect(overridden.region == "eu-west-1")
     }
 
     @Test func groupFromConfigurationThenTagThenAPI() async throws {
-        let identity = try await IdentityResolver.resolveInstance(metadata: FakeMetadata(items: Self.base), regionOverride: nil)
+        let identity = try await IdentityResolver.resolveInstance(
+            metadata: FakeMetadata(items: Self.base), regionOverride: nil)
         let calls = Mutex(0)
         let describe: (String) async throws -> [AutoScalingClient.Instance] = { id in
             calls.withLock { $0 += 1 }
-            return [AutoScalingClient.Instance(instanceID: id, groupName: "from-api", availabilityZone: nil, lifecycleState: "InService", healthStatus: nil, protectedFromScaleIn: nil)]
+            return [
+                AutoScalingClient.Instance(
+                    instanceID: id, groupName: "from-api", availabilityZone: nil, lifecycleState: "InService",
+                    healthStatus: nil, protectedFromScaleIn: nil)
+            ]
         }
         let logger = LogCapture().logger()
         let configured = try await IdentityResolver.resolveGroup(
@@ -50,7 +57,9 @@ import TestSupport
     }
 
     @Test func withoutMetadataTheRegionMustBeSet() async throws {
-        await #expect(throws: AWSError.self) { _ = try await IdentityResolver.resolveInstance(metadata: nil, regionOverride: nil) }
+        await #expect(throws: AWSError.self) {
+            _ = try await IdentityResolver.resolveInstance(metadata: nil, regionOverride: nil)
+        }
         let local = try await IdentityResolver.resolveInstance(metadata: nil, regionOverride: "us-east-1")
         #expect(local.instanceID.hasPrefix("local-"))
         #expect(!local.fromMetadata)

@@ -60,7 +60,8 @@ struct OffThePoolTests {
         let inline = try await Self.executorCPU(executor) { try FileIO.sha256(of: file) }
         let fetcher = ArtifactFetcher(s3: nil, downloads: directory.file("downloads"), logger: LogCapture().logger())
         let handedOff = try await Self.executorCPU(executor) {
-            try await fetcher.fetch(.file(path: file), pinned: nil, head: nil, deadline: .now.advanced(by: .seconds(60)))
+            try await fetcher.fetch(
+                .file(path: file), pinned: nil, head: nil, deadline: .now.advanced(by: .seconds(60)))
         }
         #expect(handedOff * 5 < inline, "fetch used \(handedOff) of the caller's thread; hashing inline: \(inline)")
     }

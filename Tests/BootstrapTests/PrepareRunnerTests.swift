@@ -32,12 +32,14 @@ struct PrepareRunnerTests {
         // Generous: the step must have started before the deadline, even when other tests keep the machine busy.
         let deadline = ContinuousClock.now.advanced(by: .seconds(10))
         let run = Task(executorPreference: executor) {
-            try await runner.run(steps: [Self.stubbornStep(pids)], release: directory.path, sha256: "abc", deadline: deadline)
+            try await runner.run(
+                steps: [Self.stubbornStep(pids)], release: directory.path, sha256: "abc", deadline: deadline)
         }
         let error = await #expect(throws: BootstrapError.self) { try await run.value }
         #expect(error?.step == .prepare)
         #expect(
-            error?.message.hasPrefix("prepare step 1/1 (sh -c trap '' TERM; sleep 100") == true, "\(String(describing: error))")
+            error?.message.hasPrefix("prepare step 1/1 (sh -c trap '' TERM; sleep 100") == true,
+            "\(String(describing: error))")
         #expect(error?.message.contains("was stopped") == true)
         #expect(error?.message.contains("did not finish within app.launch_timeout (15m)") == true)
         try await Self.expectGone(pids)
@@ -66,7 +68,8 @@ struct PrepareRunnerTests {
         let directory = try TemporaryDirectory()
         let runner = Self.runner(directory)
         let steps = [["sh", "-c", "echo prepared > done"]]
-        try await runner.run(steps: steps, release: directory.path, sha256: "abc", deadline: .now.advanced(by: .seconds(30)))
+        try await runner.run(
+            steps: steps, release: directory.path, sha256: "abc", deadline: .now.advanced(by: .seconds(30)))
         #expect(FileManager.default.fileExists(atPath: directory.file("done")))
         #expect(runner.isPrepared(sha256: "abc", steps: steps))
         let output = try String(contentsOfFile: directory.file("output.log"), encoding: .utf8)

@@ -64,7 +64,9 @@ struct ReleaseInstallerTests {
             default: Issue.record("unexpected entry \(path)")
             }
             #expect(mode & 0o007 == 0, "\(path) is accessible to others")
-            if let group { #expect(info.st_gid == group && info.st_uid == 0, "\(path) belongs to \(info.st_uid):\(info.st_gid)") }
+            if let group {
+                #expect(info.st_gid == group && info.st_uid == 0, "\(path) belongs to \(info.st_uid):\(info.st_gid)")
+            }
         }
     }
 
@@ -92,7 +94,8 @@ struct ReleaseInstallerTests {
         for (user, expected) in [(app, ExitStatus.exited(0)), (stranger, .exited(1))] {
             let reader = try ChildProcess(
                 .init(
-                    arguments: ["cat", release + "/data.txt", release + "/sub/ro.txt"], environment: ["PATH": "/usr/bin:/bin"],
+                    arguments: ["cat", release + "/data.txt", release + "/sub/ro.txt"],
+                    environment: ["PATH": "/usr/bin:/bin"],
                     user: user))
             #expect(await reader.waitForExit() == expected, "\(user.name)")
         }
@@ -104,7 +107,8 @@ struct ReleaseInstallerTests {
         let artifact = try await Self.archive(in: directory)
         var installer = Self.installer(directory, group: nil)
         let prepare = PrepareRunner(
-            markers: directory.file("prepared"), outputPath: directory.file("output.log"), environment: ["PATH": "/usr/bin:/bin"],
+            markers: directory.file("prepared"), outputPath: directory.file("output.log"),
+            environment: ["PATH": "/usr/bin:/bin"],
             logger: LogCapture().logger())
         let steps = [["sh", "-c", "echo x >> prepared-here"]]
 

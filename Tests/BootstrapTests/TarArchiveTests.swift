@@ -301,7 +301,9 @@ struct Workspace {
     }()
 
     /// Runs a program to completion, killing it after 30 seconds; its exit status, stdout and stderr.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (
+    static func run(
+        _ executable: String, _ arguments: [String]
+    ) throws -> (
         status: Int32, output: String, errors: String
     ) {
         let process = Process()

@@ -29,7 +29,9 @@ import Testing
 
     @Test func rebalanceIsReportedOnce() {
         var detector = TransitionDetector()
-        #expect(detector.rebalance(#"{"noticeTime":"2026-11-25T11:00:00Z"}"#) == .rebalanceRecommended("2026-11-25T11:00:00Z"))
+        #expect(
+            detector.rebalance(#"{"noticeTime":"2026-11-25T11:00:00Z"}"#)
+                == .rebalanceRecommended("2026-11-25T11:00:00Z"))
         #expect(detector.rebalance(#"{"noticeTime":"2026-11-25T11:00:00Z"}"#) == nil)
     }
 }

@@ -151,7 +151,9 @@ struct FakeSystemd: SystemdProbing {
     var journalSocketExists = true
     var answer: Result<[String: String], SystemdProbeError> = .success([:])
 
-    func show(unit: String, properties: [String], timeoutSeconds: Int) async -> Result<
+    func show(
+        unit: String, properties: [String], timeoutSeconds: Int
+    ) async -> Result<
         [String: String], SystemdProbeError
     > {
         answer

@@ -9,10 +9,13 @@ import Testing
     static let a = InputKey.file(device: 1, inode: 1)
     static let b = InputKey.file(device: 1, inode: 2)
 
-    static func add(_ assembler: inout BatchAssembler, _ key: InputKey, _ text: String, at offset: Int64, timestamp: Int64 = 1_000) {
+    static func add(
+        _ assembler: inout BatchAssembler, _ key: InputKey, _ text: String, at offset: Int64, timestamp: Int64 = 1_000
+    ) {
         Array(text.utf8).withUnsafeBytes { bytes in
             assembler.add(
-                key: key, message: bytes, continued: false, position: .offset(offset, generation: 0), timestamp: timestamp, now: now)
+                key: key, message: bytes, continued: false, position: .offset(offset, generation: 0),
+                timestamp: timestamp, now: now)
         }
     }
 

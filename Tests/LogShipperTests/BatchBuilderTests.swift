@@ -23,12 +23,16 @@ import Testing
         try JSONDecoder().decode(Body.self, from: Data(body))
     }
 
-    static func append(_ builder: inout BatchBuilder, _ text: String, at time: Int64 = 1_700_000_000_000, continued: Bool = false) throws(BatchBuilder.Refusal) {
+    static func append(
+        _ builder: inout BatchBuilder, _ text: String, at time: Int64 = 1_700_000_000_000, continued: Bool = false
+    ) throws(BatchBuilder.Refusal) {
         var bytes = Array(text.utf8)
         try append(&builder, bytes: &bytes, at: time, continued: continued)
     }
 
-    static func append(_ builder: inout BatchBuilder, bytes: inout [UInt8], at time: Int64 = 1_700_000_000_000, continued: Bool = false) throws(BatchBuilder.Refusal) {
+    static func append(
+        _ builder: inout BatchBuilder, bytes: inout [UInt8], at time: Int64 = 1_700_000_000_000, continued: Bool = false
+    ) throws(BatchBuilder.Refusal) {
         let result: Result<Void, BatchBuilder.Refusal> = bytes.withUnsafeBytes { raw in
             do throws(BatchBuilder.Refusal) {
                 try builder.append(timestamp: time, message: raw, continued: continued)
@@ -47,10 +51,13 @@ import Testing
         let body = try Self.decode(builder)
         #expect(body.logGroupName == "/clock/app")
         #expect(body.logStreamName == "i-1/app")
-        #expect(body.logEvents.map(\.message) == ["plain line", "quote \" backslash \\ tab \t ctrl \u{01} del \u{7F} ሴ 😀"])
+        #expect(
+            body.logEvents.map(\.message) == ["plain line", "quote \" backslash \\ tab \t ctrl \u{01} del \u{7F} ሴ 😀"])
         #expect(body.logEvents.map(\.timestamp) == [5, 6])
         #expect(builder.count == 2)
-        #expect(builder.size == "plain line".utf8.count + "quote \" backslash \\ tab \t ctrl \u{01} del \u{7F} ሴ 😀".utf8.count + 52)
+        #expect(
+            builder.size == "plain line".utf8.count
+                + "quote \" backslash \\ tab \t ctrl \u{01} del \u{7F} ሴ 😀".utf8.count + 52)
     }
 
     @Test(arguments: [
@@ -109,7 +116,9 @@ import Testing
         var builder = BatchBuilder(group: "g", stream: "s")
         try Self.append(&builder, "first", at: 0)
         try Self.append(&builder, "a day later", at: CloudWatchLimits.maxSpanMilliseconds)
-        #expect(throws: BatchBuilder.Refusal.full) { try Self.append(&builder, "too late", at: CloudWatchLimits.maxSpanMilliseconds + 1) }
+        #expect(throws: BatchBuilder.Refusal.full) {
+            try Self.append(&builder, "too late", at: CloudWatchLimits.maxSpanMilliseconds + 1)
+        }
     }
 
     @Test func oversizedMessagesAreTruncatedWithAMarker() throws {
@@ -126,7 +135,9 @@ import Testing
     @Test func continuedPiecesCarryTheMarker() throws {
         var builder = BatchBuilder(group: "g", stream: "s")
         try Self.append(&builder, "first part", continued: true)
-        #expect(try Self.decode(builder).logEvents.first?.message == "first part [clock-agent: line continues in the next event]")
+        #expect(
+            try Self.decode(builder).logEvents.first?.message
+                == "first part [clock-agent: line continues in the next event]")
     }
 
     @Test func resetKeepsTheHeader() throws {
@@ -162,7 +173,9 @@ import Testing
             let bytes = Array(chunk.utf8)
             offset += Int64(bytes.count)
             bytes.withUnsafeBytes { raw in
-                framer.feed(raw, endingAt: offset) { line, end, continued in lines.append((String(decoding: line, as: UTF8.self), end, continued)) }
+                framer.feed(raw, endingAt: offset) { line, end, continued in
+                    lines.append((String(decoding: line, as: UTF8.self), end, continued))
+                }
             }
         }
         return lines
@@ -189,7 +202,8 @@ import Testing
     }
 
     @Test func heldLinesAreCutToo() {
-        let lines = Self.frame([String(repeating: "x", count: 25), String(repeating: "y", count: 25), "\n"], maxPiece: 20)
+        let lines = Self.frame(
+            [String(repeating: "x", count: 25), String(repeating: "y", count: 25), "\n"], maxPiece: 20)
         #expect(lines.map(\.0).joined() == String(repeating: "x", count: 25) + String(repeating: "y", count: 25))
         #expect(lines.dropLast().allSatisfy { $0.2 })
         #expect(lines.last?.1 == 51)
@@ -227,8 +241,11 @@ import Testing
 
 @Suite struct StreamNameTests {
     @Test func placeholdersAndForbiddenCharacters() {
-        let values = StreamName.Values(instanceID: "i-1", hostname: "host:1", region: "us-east-1", availabilityZone: "us-east-1a")
+        let values = StreamName.Values(
+            instanceID: "i-1", hostname: "host:1", region: "us-east-1", availabilityZone: "us-east-1a")
         #expect(StreamName.render("{instance_id}/{source}", source: "app", values: values) == "i-1/app")
-        #expect(StreamName.render("{hostname}-{az}-{region}*", source: "x", values: values) == "host_1-us-east-1a-us-east-1_")
+        #expect(
+            StreamName.render("{hostname}-{az}-{region}*", source: "x", values: values)
+                == "host_1-us-east-1a-us-east-1_")
     }
 }

@@ -21,17 +21,28 @@ import Testing
 
     static let cases: [Case] = [
         // 1,048,576 = 1,024 × 1,024: events of 998 bytes count exactly 1,024 each.
-        Case(name: "bytes: exactly 1,048,576 fits", events: 1023, length: 1024 - perEvent, lastLength: 1024 - perEvent, span: 0, extra: .full),
-        Case(name: "bytes: 27 bytes of room take a 1-byte event", events: 1023, length: 1024 - perEvent,
-             lastLength: 1024 - perEvent - 27, span: 0, extra: nil),
-        Case(name: "bytes: 26 bytes of room don't", events: 1023, length: 1024 - perEvent,
-             lastLength: 1024 - perEvent - 26, span: 0, extra: .full),
-        Case(name: "events: 10,000 fit, the 10,001st does not", events: 9999, length: 1, lastLength: 1, span: 0, extra: .full),
+        Case(
+            name: "bytes: exactly 1,048,576 fits", events: 1023, length: 1024 - perEvent, lastLength: 1024 - perEvent,
+            span: 0, extra: .full),
+        Case(
+            name: "bytes: 27 bytes of room take a 1-byte event", events: 1023, length: 1024 - perEvent,
+            lastLength: 1024 - perEvent - 27, span: 0, extra: nil),
+        Case(
+            name: "bytes: 26 bytes of room don't", events: 1023, length: 1024 - perEvent,
+            lastLength: 1024 - perEvent - 26, span: 0, extra: .full),
+        Case(
+            name: "events: 10,000 fit, the 10,001st does not", events: 9999, length: 1, lastLength: 1, span: 0,
+            extra: .full),
         Case(name: "events: 9,999 leave room", events: 9998, length: 1, lastLength: 1, span: 0, extra: nil),
-        Case(name: "span: exactly 24 h fits", events: 1, length: 10, lastLength: 10, span: CloudWatchLimits.maxSpanMilliseconds, extra: nil),
-        Case(name: "span: 24 h + 1 ms does not", events: 1, length: 10, lastLength: 10, span: CloudWatchLimits.maxSpanMilliseconds + 1, extra: .full),
-        Case(name: "one event of the largest message fills a batch", events: 0, length: 0,
-             lastLength: CloudWatchLimits.maxMessageBytes, span: 0, extra: .full),
+        Case(
+            name: "span: exactly 24 h fits", events: 1, length: 10, lastLength: 10,
+            span: CloudWatchLimits.maxSpanMilliseconds, extra: nil),
+        Case(
+            name: "span: 24 h + 1 ms does not", events: 1, length: 10, lastLength: 10,
+            span: CloudWatchLimits.maxSpanMilliseconds + 1, extra: .full),
+        Case(
+            name: "one event of the largest message fills a batch", events: 0, length: 0,
+            lastLength: CloudWatchLimits.maxMessageBytes, span: 0, extra: .full),
     ]
 
     @Test(arguments: cases)
@@ -67,8 +78,14 @@ import Testing
     @Test(arguments: [
         (CloudWatchLimits.maxMessageBytes, false, nil as String?),
         (CloudWatchLimits.maxMessageBytes + 1, false, " [clock-agent: truncated at the 1 MB event limit]"),
-        (CloudWatchLimits.maxMessageBytes - BatchBuilder.continuationMarker.count, true, " [clock-agent: line continues in the next event]"),
-        (CloudWatchLimits.maxMessageBytes - BatchBuilder.continuationMarker.count + 1, true, " [clock-agent: truncated at the 1 MB event limit]"),
+        (
+            CloudWatchLimits.maxMessageBytes - BatchBuilder.continuationMarker.count, true,
+            " [clock-agent: line continues in the next event]"
+        ),
+        (
+            CloudWatchLimits.maxMessageBytes - BatchBuilder.continuationMarker.count + 1, true,
+            " [clock-agent: truncated at the 1 MB event limit]"
+        ),
     ])
     func eventSizeLimit(length: Int, continued: Bool, marker: String?) throws {
         var builder = BatchBuilder(group: "g", stream: "s")

@@ -17,7 +17,8 @@ struct CheckpointStoreTests {
         defer { store.stop() }
         for offset in 1...200 {
             let file = SourceCheckpoint.File(
-                path: "/var/log/a.log", device: 1, inode: 2, fingerprint: "ab", fingerprintLength: 2, offset: Int64(offset), size: 200)
+                path: "/var/log/a.log", device: 1, inode: 2, fingerprint: "ab", fingerprintLength: 2,
+                offset: Int64(offset), size: 200)
             store.save(source: "files", SourceCheckpoint(files: [file]))
             if offset % 50 == 0 { await store.flush() }
         }
@@ -27,7 +28,8 @@ struct CheckpointStoreTests {
         #expect(try store.load(source: "journal")?.journalCursor == "s=1")
         // Flushing with nothing queued returns at once.
         await store.flush()
-        let mode = try FileManager.default.attributesOfItem(atPath: directory + "/files.json")[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: directory + "/files.json")[.posixPermissions] as? Int
         #expect(mode == 0o600)
         #expect(store.writeErrors.isEmpty)
     }

@@ -26,13 +26,16 @@ import Testing
 
     @Test func ceilingsDoubleUpToTheCap() {
         let steady = LogSender.steadyBackoff
-        #expect((0...9).map { steady.ceiling(afterFailures: $0) } == [
-            .zero, .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30),
-            .seconds(30),
-        ])
+        #expect(
+            (0...9).map { steady.ceiling(afterFailures: $0) } == [
+                .zero, .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8),
+                .seconds(16), .seconds(30),
+                .seconds(30),
+            ])
         #expect(steady.ceiling(afterFailures: 1_000) == .seconds(30))
         let boot = LogSender.bootBackoff
-        #expect((1...7).map { boot.ceiling(afterFailures: $0) } == [10, 20, 40, 80, 160, 300, 300].map { .seconds($0) })
+        #expect(
+            (1...7).map { boot.ceiling(afterFailures: $0) } == [10, 20, 40, 80, 160, 300, 300].map { .seconds($0) })
     }
 
     @Test func aNewSourceSendsAtOnce() {
@@ -100,7 +103,8 @@ import Testing
         backoff.accepted(try permit(backoff.admit(now: now)))
         #expect(backoff.proven && backoff.failures == 0)
         backoff.failed(try permit(backoff.admit(now: now)), now: now, random: 0.999_999, throttled: true)
-        #expect(backoff.notBefore! - now <= .milliseconds(250), "after the first acceptance, throttling is steady state")
+        #expect(
+            backoff.notBefore! - now <= .milliseconds(250), "after the first acceptance, throttling is steady state")
     }
 
     @Test func aMinimumHoldsEvenWhenTheJitterIsSmall() throws {
@@ -173,7 +177,8 @@ import Testing
         ledger.finished(stream, created: false)
         #expect(ledger.isKnownMissing(stream))
         #expect(ledger.generation(of: stream) == 0)
-        #expect(ledger.missing(stream, seen: 0) == .create, "the next attempt creates it (no PutLogEvents needed first)")
+        #expect(
+            ledger.missing(stream, seen: 0) == .create, "the next attempt creates it (no PutLogEvents needed first)")
         ledger.finished(stream, created: true)
         #expect(!ledger.isKnownMissing(stream))
     }

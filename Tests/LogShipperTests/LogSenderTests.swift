@@ -86,7 +86,8 @@ final class ScriptedCloudWatch: HTTPTransport, Sendable {
     static let ok = HTTPResponse(status: 200, headers: HTTPHeaders(), body: Array("{}".utf8))
 
     static func error(_ type: String) -> HTTPResponse {
-        HTTPResponse(status: 400, headers: HTTPHeaders(), body: Array(#"{"__type":"\#(type)","message":"scripted"}"#.utf8))
+        HTTPResponse(
+            status: 400, headers: HTTPHeaders(), body: Array(#"{"__type":"\#(type)","message":"scripted"}"#.utf8))
     }
 }
 
@@ -99,20 +100,26 @@ final class ScriptedCloudWatch: HTTPTransport, Sendable {
         scratch = try TemporaryDirectory()
         let client = AWSClient(
             transport: cloudWatch,
-            credentials: StaticCredentialsProvider(Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
-            clock: ClockCorrection(), endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
+            credentials: StaticCredentialsProvider(
+                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
+            clock: ClockCorrection(),
+            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
             logger: LogCapture().logger())
         let logs = CloudWatchLogsClient(client: client, region: "us-east-1")
         sender = LogSender(
-            logs: logs, provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: 30, logger: LogCapture().logger()),
-            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false, logger: LogCapture().logger(),
+            logs: logs,
+            provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: 30, logger: LogCapture().logger()),
+            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false,
+            logger: LogCapture().logger(),
             bootBackoff: LogSender.steadyBackoff)
     }
 
     static func batch(_ source: String, _ sequence: UInt64 = 1) -> OutgoingBatch {
-        let body = #"{"logGroupName":"/g","logStreamName":"i-1/\#(source)","logEvents":[{"timestamp":1,"message":"m"}]}"#
+        let body =
+            #"{"logGroupName":"/g","logStreamName":"i-1/\#(source)","logEvents":[{"timestamp":1,"message":"m"}]}"#
         return OutgoingBatch(
-            sequence: sequence, source: source, stream: "i-1/\(source)", body: Array(body.utf8), events: 1, bytes: 27, inputBytes: 2,
+            sequence: sequence, source: source, stream: "i-1/\(source)", body: Array(body.utf8), events: 1, bytes: 27,
+            inputBytes: 2,
             positions: [:])
     }
 
@@ -197,13 +204,17 @@ final class ScriptedCloudWatch: HTTPTransport, Sendable {
     @Test func aThrottledBootWaitsAndTheWaitEndsWithCancellation() async throws {
         let client = AWSClient(
             transport: cloudWatch,
-            credentials: StaticCredentialsProvider(Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
-            clock: ClockCorrection(), endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
+            credentials: StaticCredentialsProvider(
+                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
+            clock: ClockCorrection(),
+            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
             logger: LogCapture().logger())
         let logs = CloudWatchLogsClient(client: client, region: "us-east-1")
         let patient = LogSender(
-            logs: logs, provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: nil, logger: LogCapture().logger()),
-            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false, logger: LogCapture().logger(),
+            logs: logs,
+            provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: nil, logger: LogCapture().logger()),
+            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false,
+            logger: LogCapture().logger(),
             bootBackoff: .init(base: .seconds(86_400 * 365), cap: .seconds(86_400 * 365)))
         cloudWatch.state.withLock { $0.throttle = true }
         let outcome = await withTaskGroup(of: LogSender.Outcome.self) { group in

@@ -19,7 +19,8 @@ import Testing
             }
             let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 0
             if length > 0, index + length <= bytes.count,
-                let text = String(validating: bytes[index..<(index + length)], as: UTF8.self), text.unicodeScalars.count == 1
+                let text = String(validating: bytes[index..<(index + length)], as: UTF8.self),
+                text.unicodeScalars.count == 1
             {
                 scalars.append(text.unicodeScalars.first!)
                 index += length
@@ -46,7 +47,8 @@ import Testing
         // Weighted towards what breaks fast paths: plain runs, quotes, backslashes, controls, NUL, UTF-8 fragments.
         let alphabet: [[UInt8]] = [
             Array("abcdefghijklmnop".utf8), [0x22], [0x5C], [0x00], [0x01], [0x09], [0x0A], [0x0D], [0x1F], [0x7F],
-            [0xC3, 0xA9], [0xE2, 0x82, 0xAC], [0xF0, 0x9F, 0x98, 0x80], [0xFF], [0x80], [0xC3], [0xE0, 0x80], [0xED, 0xA0, 0x80],
+            [0xC3, 0xA9], [0xE2, 0x82, 0xAC], [0xF0, 0x9F, 0x98, 0x80], [0xFF], [0x80], [0xC3], [0xE0, 0x80],
+            [0xED, 0xA0, 0x80],
             [0xF4, 0x90, 0x80, 0x80], Array(String(repeating: "x", count: 40).utf8),
         ]
         for _ in 0..<2_000 {

@@ -27,7 +27,8 @@ struct ShipperIntegrationTests {
         return try LogShipper(
             settings: .init(
                 logs: logs, stateDirectory: scratch.file("state"), appOutputPath: scratch.file("state/app/output.log"),
-                names: .init(instanceID: "i-test", hostname: "h", region: harness.info.region, availabilityZone: harness.info.az),
+                names: .init(
+                    instanceID: "i-test", hostname: "h", region: harness.info.region, availabilityZone: harness.info.az),
                 journalDirectory: journal, flushInterval: .milliseconds(200)),
             logs: CloudWatchLogsClient(client: client, region: harness.info.region), logger: LogCapture().logger())
     }
@@ -46,9 +47,12 @@ struct ShipperIntegrationTests {
 
     @Test func journalEntriesShipWithTheirTimestampsAndRejectsAreDeadLettered() async throws {
         let now = UInt64(UTCTime.now().secondsSinceEpoch * 1_000_000)
-        var entries: [ExportJournal.Entry] = (0..<3).map { ExportJournal.entry($0, unit: "clock-agent.service", "old \($0)") }
+        var entries: [ExportJournal.Entry] = (0..<3).map {
+            ExportJournal.entry($0, unit: "clock-agent.service", "old \($0)")
+        }
         entries += (3..<6).map {
-            ExportJournal.entry($0, unit: "clock-agent.service", "recent \($0)", realtime: now - UInt64(6 - $0) * 1_000_000)
+            ExportJournal.entry(
+                $0, unit: "clock-agent.service", "recent \($0)", realtime: now - UInt64(6 - $0) * 1_000_000)
         }
         entries.append(ExportJournal.entry(6, unit: "other.service", "not ours", realtime: now))
         let journal = try ExportJournal.build(entries, in: scratch)
@@ -68,7 +72,9 @@ struct ShipperIntegrationTests {
             .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(deadLetters.map { $0["message"] as? String } == ["old 0", "old 1", "old 2"])
         #expect(deadLetters.allSatisfy { ($0["reason"] as? String)?.hasPrefix("too old") == true })
-        let mode = try FileManager.default.attributesOfItem(atPath: scratch.file("state/dead-letter/agent.jsonl"))[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: scratch.file("state/dead-letter/agent.jsonl"))[
+                .posixPermissions] as? Int
         #expect(mode == 0o600)
 
         // A second run resumes after the saved cursor: nothing is sent again.

@@ -91,12 +91,14 @@ struct AppSupervisorTests {
     @Test func anUnshippedOutputFileIsCapped() async throws {
         let directory = try TemporaryDirectory()
         // 200 lines of 1 KiB at once, then quiet: the file passes the 64 KiB cap and is moved to its .1 copy.
-        let script = "i=0; while [ $i -lt 200 ]; do printf '%01023d\\n' $i; i=$((i+1)); done; echo after; exec sleep 300"
+        let script =
+            "i=0; while [ $i -lt 200 ]; do printf '%01023d\\n' $i; i=$((i+1)); done; echo after; exec sleep 300"
         let app = supervisor(["sh", "-c", script], in: directory, outputLimit: 64 << 10)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await app.run() }
             let moved = await Self.waitUntil {
-                (try? FileManager.default.attributesOfItem(atPath: directory.file("output.log.1"))[.size] as? Int) ?? 0 >= 200 * 1024
+                (try? FileManager.default.attributesOfItem(atPath: directory.file("output.log.1"))[.size] as? Int) ?? 0
+                    >= 200 * 1024
             }
             #expect(moved, "the output was copied to output.log.1")
             await app.stopApp()

@@ -46,7 +46,8 @@ struct ChildProcessTests {
     }
 
     @Test func stopEscalatesToSigkill() async throws {
-        let child = try ChildProcess(.init(arguments: ["sh", "-c", "trap '' TERM; sleep 30 & wait"], environment: Self.environment))
+        let child = try ChildProcess(
+            .init(arguments: ["sh", "-c", "trap '' TERM; sleep 30 & wait"], environment: Self.environment))
         try await Task.sleep(for: .milliseconds(200))
         let started = ContinuousClock.now
         let status = await child.stop(timeout: .milliseconds(500))
@@ -98,7 +99,8 @@ struct ChildProcessTests {
         let child = try ChildProcess(
             .init(
                 arguments: [
-                    "sh", "-c", "sh -c 'trap \"\" TERM; echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 60' \"$0\" & wait",
+                    "sh", "-c",
+                    "sh -c 'trap \"\" TERM; echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 60' \"$0\" & wait",
                     workerFile,
                 ], environment: Self.environment))
         try await Self.waitUntil { FileManager.default.fileExists(atPath: workerFile) }
@@ -202,9 +204,12 @@ struct InheritedLimitsTests {
         let output = open(directory.file("out"), O_WRONLY | O_CREAT | O_APPEND, 0o600)
         defer { close(output) }
         let child = try ChildProcess(
-            .init(arguments: ["sh", "-c", "ulimit -n"], environment: ChildProcessTests.environment, standardOutput: output))
+            .init(
+                arguments: ["sh", "-c", "ulimit -n"], environment: ChildProcessTests.environment, standardOutput: output
+            ))
         #expect(await child.waitForExit() == .exited(0))
-        let printed = try String(contentsOfFile: directory.file("out"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let printed = try String(contentsOfFile: directory.file("out"), encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(printed == String(given))
     }
 }

@@ -88,10 +88,16 @@ import Testing
         _ = machine.handle(.probe(healthy: true, detail: "ok", at: 1))
         #expect(machine.handle(.probe(healthy: false, detail: "HTTP 500", at: 2)) == [.unhealthy(detail: "HTTP 500")])
         #expect(machine.handle(.probe(healthy: false, detail: "HTTP 500", at: 3)).isEmpty)
-        #expect(machine.handle(.probe(healthy: false, detail: "HTTP 500", at: 4)) == [.kill(reason: "3 failed health checks: HTTP 500")])
+        #expect(
+            machine.handle(.probe(healthy: false, detail: "HTTP 500", at: 4)) == [
+                .kill(reason: "3 failed health checks: HTTP 500")
+            ])
         // The exit that follows is a restart with the reason.
         let actions = machine.handle(.exited(.signaled(15, coreDumped: false), at: 5), random: 0.999)
-        #expect(actions.contains { if case .restart(_, let reason) = $0 { return reason.hasPrefix("unhealthy") } else { return false } })
+        #expect(
+            actions.contains {
+                if case .restart(_, let reason) = $0 { return reason.hasPrefix("unhealthy") } else { return false }
+            })
         #expect(machine.restartCount == 1)
     }
 

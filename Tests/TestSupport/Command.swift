@@ -37,7 +37,8 @@ public enum Command {
         let output = try Data(contentsOf: URL(fileURLWithPath: scratch.file("out")))
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
             let errors = (try? String(contentsOfFile: scratch.file("err"), encoding: .utf8)) ?? ""
-            throw Failure(description: "\(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(errors)")
+            throw Failure(
+                description: "\(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(errors)")
         }
         return output
     }

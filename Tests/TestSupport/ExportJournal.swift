@@ -72,7 +72,9 @@ public struct ExportJournal {
 
     /// Writes `entries` into `<scratch>/<name>/<name>.journal` and returns that directory (for
     /// `sd_journal_open_directory`).
-    public static func build(_ entries: [Entry], in scratch: TemporaryDirectory, name: String = "journal") throws -> String {
+    public static func build(
+        _ entries: [Entry], in scratch: TemporaryDirectory, name: String = "journal"
+    ) throws -> String {
         let directory = scratch.file(name)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let export = scratch.file("\(name).export")

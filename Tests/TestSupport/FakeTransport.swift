@@ -22,7 +22,9 @@ public final class FakeTransport: HTTPTransport, Sendable {
             return state.handlers.isEmpty ? state.fallback : state.handlers.removeFirst()
         }
         guard let handler else {
-            throw AWSError(kind: .transport, service: "http", operation: request.method, code: "curl 7", message: "no scripted answer")
+            throw AWSError(
+                kind: .transport, service: "http", operation: request.method, code: "curl 7",
+                message: "no scripted answer")
         }
         return try handler(request)
     }
@@ -34,7 +36,8 @@ public final class FakeTransport: HTTPTransport, Sendable {
 
     /// A transport error as libcurl reports a timeout.
     public static func timeout() -> AWSError {
-        AWSError(kind: .transport, service: "http", operation: "GET", code: "curl 28", message: "timed out", isTimeout: true)
+        AWSError(
+            kind: .transport, service: "http", operation: "GET", code: "curl 28", message: "timed out", isTimeout: true)
     }
 }
 

@@ -46,8 +46,10 @@ public final class Harness: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["AWS_EC2_METADATA_DISABLED"] = "true"
         environment["PYTHONUNBUFFERED"] = "1"
-        server = try ServerProcess(script: "harness/run.py", arguments: arguments, environment: environment, timeout: 60)
-        info = try JSONDecoder().decode(Info.self, from: Data(contentsOf: URL(fileURLWithPath: directory.file("harness.json"))))
+        server = try ServerProcess(
+            script: "harness/run.py", arguments: arguments, environment: environment, timeout: 60)
+        info = try JSONDecoder().decode(
+            Info.self, from: Data(contentsOf: URL(fileURLWithPath: directory.file("harness.json"))))
     }
 
     /// Stops the harness by its PID.
@@ -83,12 +85,16 @@ public final class Harness: @unchecked Sendable {
     @discardableResult
     public func admin(_ arguments: [String]) throws -> Data {
         try Command.run(
-            ["python3", ServerProcess.testsDirectory.appendingPathComponent("harness/admin.py").path, "--harness",
-             directory.file("harness.json")] + arguments)
+            [
+                "python3", ServerProcess.testsDirectory.appendingPathComponent("harness/admin.py").path, "--harness",
+                directory.file("harness.json"),
+            ] + arguments)
     }
 
     /// Events in a stream, read with boto3.
-    public func logEvents(group: String, stream: String, fromSink: Bool = false) throws -> [(timestamp: Int64, message: String)] {
+    public func logEvents(
+        group: String, stream: String, fromSink: Bool = false
+    ) throws -> [(timestamp: Int64, message: String)] {
         let data = try admin((fromSink ? ["--sink"] : []) + ["log-events", group, stream])
         let list = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
         return list.map { (($0["timestamp"] as! NSNumber).int64Value, $0["message"] as! String) }
@@ -97,7 +103,9 @@ public final class Harness: @unchecked Sendable {
     static func curlJSON(method: String, url: String, body: Data?) throws -> Any {
         var arguments = ["curl", "-sS", "--max-time", "30", "-X", method, url, "-w", "\n%{http_code}"]
         if let body {
-            arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: body, as: UTF8.self)]
+            arguments += [
+                "-H", "Content-Type: application/json", "--data-binary", String(decoding: body, as: UTF8.self),
+            ]
         }
         let output = String(decoding: try Command.run(arguments), as: UTF8.self)
         guard let newline = output.lastIndex(of: "\n"), let status = Int(output[output.index(after: newline)...]) else {
@@ -105,7 +113,9 @@ public final class Harness: @unchecked Sendable {
         }
         let text = output[..<newline]
         guard (200..<300).contains(status) else {
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "control \(method) \(url) -> \(status): \(text)"])
+            throw CocoaError(
+                .fileReadUnknown,
+                userInfo: [NSLocalizedDescriptionKey: "control \(method) \(url) -> \(status): \(text)"])
         }
         return try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
     }

@@ -8,10 +8,13 @@ public final class ServerProcess: @unchecked Sendable {
     public let readyLine: String
 
     /// The repository's `Tests/` folder.
-    public static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    public static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     /// Starts `python3 <script> <arguments>` and waits (bounded) for a `READY …` line on stdout.
-    public init(script: String, arguments: [String] = [], environment: [String: String]? = nil, timeout: Double = 30) throws {
+    public init(
+        script: String, arguments: [String] = [], environment: [String: String]? = nil, timeout: Double = 30
+    ) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.testsDirectory.appendingPathComponent(script).path] + arguments
@@ -29,7 +32,9 @@ public final class ServerProcess: @unchecked Sendable {
             let chunk = handle.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
-            if let text = String(data: buffer, encoding: .utf8), let ready = text.split(separator: "\n").first(where: { $0.hasPrefix("READY ") }) {
+            if let text = String(data: buffer, encoding: .utf8),
+                let ready = text.split(separator: "\n").first(where: { $0.hasPrefix("READY ") })
+            {
                 line = String(ready.dropFirst(6))
             }
         }

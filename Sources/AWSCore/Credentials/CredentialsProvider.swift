@@ -54,7 +54,8 @@ public struct StaticCredentialsProvider: CredentialsProvider {
         guard let key = environment["AWS_ACCESS_KEY_ID"], let secret = environment["AWS_SECRET_ACCESS_KEY"] else {
             return nil
         }
-        self.init(Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"]))
+        self.init(
+            Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"]))
     }
 
     public func credentials() async throws -> Credentials { value }

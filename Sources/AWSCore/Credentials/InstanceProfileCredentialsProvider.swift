@@ -141,7 +141,8 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
             else {
                 throw AWSError(
                     kind: .credentials, service: "imds", operation: "GET meta-data/iam/security-credentials/",
-                    message: "no IAM role is attached to this instance (no instance profile); attach one with the clock-agent policy"
+                    message:
+                        "no IAM role is attached to this instance (no instance profile); attach one with the clock-agent policy"
                 )
             }
             name = String(first).trimmingASCIIWhitespace()
@@ -150,7 +151,8 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
             role = nil
             throw AWSError(
                 kind: .credentials, service: "imds", operation: "GET meta-data/iam/security-credentials/\(name)",
-                httpStatus: 404, message: "the instance profile role \(name) has no credentials (was the role replaced?)")
+                httpStatus: 404,
+                message: "the instance profile role \(name) has no credentials (was the role replaced?)")
         }
         role = name
         return try Self.parse(Array(body.utf8), role: name)
@@ -194,6 +196,7 @@ public actor InstanceProfileCredentialsProvider: CredentialsProvider {
             }
             expiration = parsed
         }
-        return Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: document.Token, expiration: expiration)
+        return Credentials(
+            accessKeyID: key, secretAccessKey: secret, sessionToken: document.Token, expiration: expiration)
     }
 }

@@ -69,7 +69,8 @@ public struct HTTPTimeouts: Sendable, Equatable {
     public var lowSpeed: (bytesPerSecond: Int, seconds: Int)?
 
     /// Creates time limits.
-    public init(connectMilliseconds: Int, totalMilliseconds: Int, lowSpeed: (bytesPerSecond: Int, seconds: Int)? = nil) {
+    public init(connectMilliseconds: Int, totalMilliseconds: Int, lowSpeed: (bytesPerSecond: Int, seconds: Int)? = nil)
+    {
         self.connectMilliseconds = connectMilliseconds
         self.totalMilliseconds = totalMilliseconds
         self.lowSpeed = lowSpeed

@@ -114,7 +114,8 @@ public actor MetadataClient {
                 requestCount += 1
                 let response = try await transport.send(request, sink: .memory(limit: 64 * 1024))
                 if response.status == 200, !response.body.isEmpty {
-                    let ttl = response.headers["x-aws-ec2-metadata-token-ttl-seconds"].flatMap { Int($0) } ?? Self.tokenTTL
+                    let ttl =
+                        response.headers["x-aws-ec2-metadata-token-ttl-seconds"].flatMap { Int($0) } ?? Self.tokenTTL
                     let renewAfter = max(ttl - 300, ttl / 2)
                     let value = response.bodyText
                     token = (value, ContinuousClock.now.advanced(by: .seconds(renewAfter)))
@@ -122,8 +123,11 @@ public actor MetadataClient {
                 }
                 let message: String
                 switch response.status {
-                case 403: message = "the token request was refused (HTTP 403): the metadata service is disabled for this instance"
-                case 404, 405: message = "no IMDSv2 token endpoint (HTTP \(response.status)); clock-agent does not use IMDSv1"
+                case 403:
+                    message =
+                        "the token request was refused (HTTP 403): the metadata service is disabled for this instance"
+                case 404, 405:
+                    message = "no IMDSv2 token endpoint (HTTP \(response.status)); clock-agent does not use IMDSv1"
                 case 400: message = "the token request was rejected as malformed (HTTP 400)"
                 default: message = "unexpected HTTP \(response.status) to the token request"
                 }

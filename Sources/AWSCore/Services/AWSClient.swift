@@ -72,7 +72,9 @@ public final class AWSClient: Sendable {
                     continue
                 }
             } catch let failure as AWSError {
-                if failure.kind == .transport, case .fileDescriptor = sink { throw failure.with(service: signer.service, operation: operation) }
+                if failure.kind == .transport, case .fileDescriptor = sink {
+                    throw failure.with(service: signer.service, operation: operation)
+                }
                 error = failure.with(service: signer.service, operation: operation)
             }
             guard attempt < retry.maxAttempts, RetryPolicy.isRetryable(error) else { throw error }

@@ -66,7 +66,8 @@ public struct AutoScalingClient: Sendable {
         _ = try await query.call(
             "CompleteLifecycleAction",
             [
-                ("LifecycleHookName", hook), ("AutoScalingGroupName", group), ("LifecycleActionResult", result.rawValue),
+                ("LifecycleHookName", hook), ("AutoScalingGroupName", group),
+                ("LifecycleActionResult", result.rawValue),
                 ("InstanceId", instanceID),
             ])
     }
@@ -114,7 +115,8 @@ public struct AutoScalingClient: Sendable {
                 let transition = member.child("LifecycleTransition")?.text
             else { return nil }
             return LifecycleHook(
-                name: name, transition: transition, heartbeatTimeout: member.child("HeartbeatTimeout").flatMap { Int($0.text) },
+                name: name, transition: transition,
+                heartbeatTimeout: member.child("HeartbeatTimeout").flatMap { Int($0.text) },
                 globalTimeout: member.child("GlobalTimeout").flatMap { Int($0.text) },
                 defaultResult: member.child("DefaultResult")?.text)
         }

@@ -15,7 +15,10 @@ public struct CloudWatchLogsClient: Sendable {
         public var expiredLogEventEndIndex: Int?
 
         /// Creates a value.
-        public init(tooOldLogEventEndIndex: Int? = nil, tooNewLogEventStartIndex: Int? = nil, expiredLogEventEndIndex: Int? = nil) {
+        public init(
+            tooOldLogEventEndIndex: Int? = nil, tooNewLogEventStartIndex: Int? = nil,
+            expiredLogEventEndIndex: Int? = nil
+        ) {
             self.tooOldLogEventEndIndex = tooOldLogEventEndIndex
             self.tooNewLogEventStartIndex = tooNewLogEventStartIndex
             self.expiredLogEventEndIndex = expiredLogEventEndIndex
@@ -68,18 +71,23 @@ public struct CloudWatchLogsClient: Sendable {
     /// `PutRetentionPolicy`.
     public func putRetentionPolicy(group: String, days: Int, retry: RetryPolicy = .standard) async throws {
         _ = try await call(
-            "PutRetentionPolicy", body: JSONText.object([("logGroupName", .string(group)), ("retentionInDays", .int(Int64(days)))]),
+            "PutRetentionPolicy",
+            body: JSONText.object([("logGroupName", .string(group)), ("retentionInDays", .int(Int64(days)))]),
             retry: retry)
     }
 
     /// `PutLogEvents` of events in chronological order.
-    public func putLogEvents(group: String, stream: String, events: [Event], retry: RetryPolicy = .standard) async throws
+    public func putLogEvents(
+        group: String, stream: String, events: [Event], retry: RetryPolicy = .standard
+    ) async throws
         -> RejectedEvents?
     {
         var list: [UInt8] = [0x5B]
         for (index, event) in events.enumerated() {
             if index > 0 { list.append(0x2C) }
-            list.append(contentsOf: JSONText.object([("timestamp", .int(event.timestamp)), ("message", .string(event.message))]))
+            list.append(
+                contentsOf: JSONText.object([("timestamp", .int(event.timestamp)), ("message", .string(event.message))])
+            )
         }
         list.append(0x5D)
         let body = JSONText.object([
@@ -90,7 +98,9 @@ public struct CloudWatchLogsClient: Sendable {
 
     /// `PutLogEvents` with a body already encoded by the caller (the log shipper builds it while batching).
     /// - Parameter gzip: send the body compressed (`Content-Encoding: gzip`); the signature covers the compressed bytes.
-    public func putLogEvents(encodedBody: [UInt8], gzip: Bool = false, retry: RetryPolicy = .standard) async throws
+    public func putLogEvents(
+        encodedBody: [UInt8], gzip: Bool = false, retry: RetryPolicy = .standard
+    ) async throws
         -> RejectedEvents?
     {
         let response = try await call("PutLogEvents", body: encodedBody, gzip: gzip, retry: retry)
@@ -119,7 +129,9 @@ public struct CloudWatchLogsClient: Sendable {
         return opened == closed
     }
 
-    private func createIgnoringExisting(_ operation: String, _ members: [(String, JSONValue)], retry: RetryPolicy) async throws -> Bool {
+    private func createIgnoringExisting(
+        _ operation: String, _ members: [(String, JSONValue)], retry: RetryPolicy
+    ) async throws -> Bool {
         do {
             _ = try await call(operation, body: JSONText.object(members), retry: retry)
             return true
@@ -128,7 +140,9 @@ public struct CloudWatchLogsClient: Sendable {
         }
     }
 
-    private func call(_ operation: String, body: [UInt8], gzip: Bool = false, retry: RetryPolicy = .standard)
+    private func call(
+        _ operation: String, body: [UInt8], gzip: Bool = false, retry: RetryPolicy = .standard
+    )
         async throws -> HTTPResponse
     {
         let endpoint = try client.endpoints.endpoint(for: .logs, region: region)

@@ -126,7 +126,8 @@ public struct S3Client: Sendable {
         var error = error
         switch error.code {
         case "NoSuchKey", "NotFound":
-            error.message = "no object s3://\(bucket)/\(key) (\(error.message.isEmpty ? "HTTP 404" : error.message)); check app.source"
+            error.message =
+                "no object s3://\(bucket)/\(key) (\(error.message.isEmpty ? "HTTP 404" : error.message)); check app.source"
         case "NoSuchBucket":
             error.message = "the bucket \(bucket) does not exist; check app.source"
         case "AccessDenied", "Forbidden":

@@ -101,7 +101,9 @@ public struct SigV4Signer: Sendable {
     /// Presigns a request in the query string ("Authenticating Requests: Using Query Parameters"): only `host` is
     /// signed and the payload is `UNSIGNED-PAYLOAD`. Returns the query to send (the request's own query plus the
     /// `X-Amz-*` parameters and the signature).
-    public func presign(_ request: HTTPRequest, credentials: Credentials, at time: UTCTime, expires: Int) -> (
+    public func presign(
+        _ request: HTTPRequest, credentials: Credentials, at time: UTCTime, expires: Int
+    ) -> (
         query: String, result: Result
     ) {
         let scope = "\(time.scopeDate)/\(region)/\(service)/aws4_request"
@@ -110,7 +112,9 @@ public struct SigV4Signer: Sendable {
         items.append("X-Amz-Credential=" + PercentEncoding.encode("\(credentials.accessKeyID)/\(scope)"))
         items.append("X-Amz-Date=\(time.amzDate)")
         items.append("X-Amz-Expires=\(expires)")
-        if let token = credentials.sessionToken { items.append("X-Amz-Security-Token=" + PercentEncoding.encode(token)) }
+        if let token = credentials.sessionToken {
+            items.append("X-Amz-Security-Token=" + PercentEncoding.encode(token))
+        }
         items.append("X-Amz-SignedHeaders=host")
         let query = items.joined(separator: "&")
         var headers = HTTPHeaders()
@@ -120,12 +124,14 @@ public struct SigV4Signer: Sendable {
             request.method, canonicalURI(request.path), Self.canonicalQuery(query), canonicalHeaders, signedHeaders,
             "UNSIGNED-PAYLOAD",
         ].joined(separator: "\n")
-        let stringToSign = "AWS4-HMAC-SHA256\n\(time.amzDate)\n\(scope)\n\(Self.sha256Hex(Array(canonicalRequest.utf8)))"
+        let stringToSign =
+            "AWS4-HMAC-SHA256\n\(time.amzDate)\n\(scope)\n\(Self.sha256Hex(Array(canonicalRequest.utf8)))"
         let key = signingKey(secret: credentials.secretAccessKey, date: time.scopeDate)
         let signature = Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
         return (
             query + "&X-Amz-Signature=\(signature)",
-            Result(canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature, authorization: "")
+            Result(
+                canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature, authorization: "")
         )
     }
 
@@ -186,7 +192,10 @@ public struct SigV4Signer: Sendable {
                     PercentEncoding.encode(PercentEncoding.decode(value))
                 ))
         }
-        pairs.sort { $0.0 != $1.0 ? $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) : $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) }
+        pairs.sort {
+            $0.0 != $1.0
+                ? $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) : $0.1.utf8.lexicographicallyPrecedes($1.1.utf8)
+        }
         return pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 

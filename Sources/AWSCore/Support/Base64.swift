@@ -1,6 +1,7 @@
 /// Standard base64 (RFC 4648 §4, with padding), as S3 writes `x-amz-checksum-sha256`.
 public enum Base64 {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let alphabet: [UInt8] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     /// Encodes bytes.
     public static func encode(_ bytes: [UInt8]) -> String {

@@ -52,6 +52,8 @@ public enum Gzip {
     }
 
     private static func zlibError(_ call: String, _ status: Int32) -> AWSError {
-        AWSError(kind: .invalidInput, service: "gzip", operation: call, code: "zlib \(status)", message: "compression failed")
+        AWSError(
+            kind: .invalidInput, service: "gzip", operation: call, code: "zlib \(status)", message: "compression failed"
+        )
     }
 }

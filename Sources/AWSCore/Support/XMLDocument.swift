@@ -162,7 +162,8 @@ private struct XMLParserState {
                 case "quot": replacement = [0x22]
                 case "apos": replacement = [0x27]
                 default:
-                    if entity.hasPrefix("#x") || entity.hasPrefix("#X"), let value = UInt32(entity.dropFirst(2), radix: 16),
+                    if entity.hasPrefix("#x") || entity.hasPrefix("#X"),
+                        let value = UInt32(entity.dropFirst(2), radix: 16),
                         let scalar = Unicode.Scalar(value)
                     {
                         replacement = Array(String(Character(scalar)).utf8)

@@ -25,22 +25,28 @@ extension InstanceAgent {
                 note(target: target)
                 if let decision = detector.target(target) { decisions.append(decision) }
             } catch {
-                logger.debug("instance metadata poll failed", metadata: ["imds.path": "\(Self.targetStatePath)", "error": "\(error)"])
+                logger.debug(
+                    "instance metadata poll failed",
+                    metadata: ["imds.path": "\(Self.targetStatePath)", "error": "\(error)"])
             }
             do {
                 if isSpot == nil {
-                    isSpot = (try await metadata.get("meta-data/instance-life-cycle"))?.trimmingASCIIWhitespace() == "spot"
+                    isSpot =
+                        (try await metadata.get("meta-data/instance-life-cycle"))?.trimmingASCIIWhitespace() == "spot"
                 }
                 if isSpot == true {
                     if let decision = detector.spot(try await metadata.get("meta-data/spot/instance-action")) {
                         decisions.append(decision)
                     }
-                    if let decision = detector.rebalance(try await metadata.get("meta-data/events/recommendations/rebalance")) {
+                    if let decision = detector.rebalance(
+                        try await metadata.get("meta-data/events/recommendations/rebalance"))
+                    {
                         decisions.append(decision)
                     }
                 }
             } catch {
-                logger.debug("instance metadata poll failed", metadata: ["imds.path": "meta-data/spot", "error": "\(error)"])
+                logger.debug(
+                    "instance metadata poll failed", metadata: ["imds.path": "meta-data/spot", "error": "\(error)"])
             }
             for decision in decisions { await act(on: decision) }
             let delay = interval * Double.random(in: 0.9...1.1)
@@ -59,7 +65,8 @@ extension InstanceAgent {
         }
         targetStateKnown.fire()
         if let waiter {
-            logger.notice("the instance left the warm pool; starting the app", metadata: ["asg.target_state": "InService"])
+            logger.notice(
+                "the instance left the warm pool; starting the app", metadata: ["asg.target_state": "InService"])
             waiter.resume(returning: true)
         }
     }
@@ -84,7 +91,8 @@ extension InstanceAgent {
                 reason: "the Auto Scaling group is terminating the instance",
                 deadline: .now.advanced(by: config.lifecycle.drainTimeout))
         case .spotInterruption(let action, let time):
-            var deadline = ContinuousClock.now.advanced(by: min(config.lifecycle.drainTimeout, Self.spotDrainWithoutTime))
+            var deadline = ContinuousClock.now.advanced(
+                by: min(config.lifecycle.drainTimeout, Self.spotDrainWithoutTime))
             if let time {
                 // Finish inside the notice, with a margin for the shutdown itself.
                 let left = time.secondsSinceEpoch - UTCTime.now().secondsSinceEpoch - 10
@@ -97,7 +105,8 @@ extension InstanceAgent {
                 metadata: ["spot.action": "\(action)", "spot.time": "\(time.map(\.iso8601) ?? "unknown")"])
             await drain(reason: "spot interruption (\(action))", deadline: deadline)
         case .rebalanceRecommended(let noticeTime):
-            logger.notice("EC2 recommends rebalancing this spot instance", metadata: ["spot.rebalance_notice": "\(noticeTime)"])
+            logger.notice(
+                "EC2 recommends rebalancing this spot instance", metadata: ["spot.rebalance_notice": "\(noticeTime)"])
         case .enterWarmPool(let target):
             let supervisor = state.withLock { state -> AppSupervisor? in
                 guard state.supervising, !state.draining else { return nil }
@@ -109,7 +118,9 @@ extension InstanceAgent {
                 return
             }
             // Scale-in with instance reuse: stop serving; the app's last words are shipped by `returnToWarmPool`.
-            logger.notice("the instance goes back into the warm pool; stopping the app", metadata: ["asg.target_state": "\(target)"])
+            logger.notice(
+                "the instance goes back into the warm pool; stopping the app",
+                metadata: ["asg.target_state": "\(target)"])
             await supervisor.stopApp()
         case .leaveWarmPool:
             break  // `note(target:)` wakes the parked agent.
@@ -187,9 +198,11 @@ extension InstanceAgent {
         let logs = await context.drainLogs(deadline)
         if logs.complete {
             logger.notice(
-                "every log line written before the drain was shipped", metadata: ["drain.seconds": "\(seconds(since: started))"])
+                "every log line written before the drain was shipped",
+                metadata: ["drain.seconds": "\(seconds(since: started))"])
         } else {
-            logger.error("drain deadline reached; some log lines were not shipped", metadata: ["drain.left": "\(logs.summary)"])
+            logger.error(
+                "drain deadline reached; some log lines were not shipped", metadata: ["drain.left": "\(logs.summary)"])
         }
     }
 
@@ -207,13 +220,17 @@ extension InstanceAgent {
         return target == "Terminated" || target == "Warmed:Terminated"
     }
 
-    private func completeTerminateHook(_ lifecycle: LifecycleReporter, hook: String, deadline: ContinuousClock.Instant) async {
+    private func completeTerminateHook(
+        _ lifecycle: LifecycleReporter, hook: String, deadline: ContinuousClock.Instant
+    ) async {
         do {
             let outcome = try await lifecycle.complete(hook: hook, result: .continue, deadline: deadline)
             state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) CONTINUE: \(outcome)" }
         } catch {
             state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) CONTINUE failed: \(error)" }
-            logger.error("completing the terminate lifecycle action failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
+            logger.error(
+                "completing the terminate lifecycle action failed",
+                metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
         }
     }
 

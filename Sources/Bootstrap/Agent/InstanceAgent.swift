@@ -42,7 +42,9 @@ public final class InstanceAgent: Sendable {
             configuration: Configuration, identity: InstanceIdentity, s3: S3Client?, lifecycle: LifecycleReporter?,
             transport: any HTTPTransport, status: any StatusReporting, logger: Logger, watchdogInterval: Duration?,
             metadata: (any MetadataReading)? = nil,
-            drainLogs: @escaping @Sendable (ContinuousClock.Instant) async -> (complete: Bool, summary: String) = { _ in (true, "no log shipping") }
+            drainLogs: @escaping @Sendable (ContinuousClock.Instant) async -> (complete: Bool, summary: String) = { _ in
+                (true, "no log shipping")
+            }
         ) {
             self.configuration = configuration
             self.identity = identity
@@ -123,7 +125,9 @@ public final class InstanceAgent: Sendable {
     /// Creates the agent.
     public init(context: Context) {
         self.context = context
-        state.withLock { $0.launchActionOpen = context.lifecycle != nil && context.configuration.lifecycle.launchHook != nil }
+        state.withLock {
+            $0.launchActionOpen = context.lifecycle != nil && context.configuration.lifecycle.launchHook != nil
+        }
     }
 
     var config: Configuration { context.configuration }
@@ -216,7 +220,9 @@ public final class InstanceAgent: Sendable {
     /// instance is being terminated (DESIGN.md: a SIGTERM without a `Terminated` target state drains without
     /// calling the hook); that is decided once the logs are shipped, so a transition seen meanwhile still counts.
     public func shutdown() async {
-        await drain(reason: "stop requested (SIGTERM or SIGINT: systemctl stop, shutdown, Ctrl-C)", deadline: .now.advanced(by: config.lifecycle.drainTimeout))
+        await drain(
+            reason: "stop requested (SIGTERM or SIGINT: systemctl stop, shutdown, Ctrl-C)",
+            deadline: .now.advanced(by: config.lifecycle.drainTimeout))
     }
 
     /// Pings the systemd watchdog while the app's supervision loop isn't running (bootstrap, warm pool, after an
@@ -285,7 +291,9 @@ public final class InstanceAgent: Sendable {
             try FileIO.makeDirectories(stateDirectory + "/app", mode: 0o700)
             chmod(stateDirectory, 0o700)
         } catch {
-            throw BootstrapError(step: .install, message: "cannot create state_dir \(stateDirectory)", isPermanent: true, underlying: error as? FileIO.Failure)
+            throw BootstrapError(
+                step: .install, message: "cannot create state_dir \(stateDirectory)", isPermanent: true,
+                underlying: error as? FileIO.Failure)
         }
         // Releases are readable by the app's group only (and root): the app runs as `app.user`.
         let installer = ReleaseInstaller(
@@ -342,12 +350,14 @@ public final class InstanceAgent: Sendable {
             guard let account = try UserAccount.lookup(name) else {
                 throw BootstrapError(
                     step: .app,
-                    message: "app.user \(name) does not exist on this instance; create it (useradd --system \(name)) or remove app.user",
+                    message:
+                        "app.user \(name) does not exist on this instance; create it (useradd --system \(name)) or remove app.user",
                     isPermanent: true)
             }
             return account
         } catch let error as SupervisorError {
-            throw BootstrapError(step: .app, message: "cannot look up app.user \(name)", isPermanent: false, underlying: error)
+            throw BootstrapError(
+                step: .app, message: "cannot look up app.user \(name)", isPermanent: false, underlying: error)
         }
     }
 
@@ -379,7 +389,8 @@ public final class InstanceAgent: Sendable {
         context.status.status("launch failed: \(reason)")
         logger.critical("launch failed", metadata: ["agent.reason": "\(reason)"])
         guard let lifecycle = context.lifecycle, let hook = config.lifecycle.launchHook else {
-            throw BootstrapError(step: .app, message: "launch failed and no launch hook is configured: \(reason)", isPermanent: true)
+            throw BootstrapError(
+                step: .app, message: "launch failed and no launch hook is configured: \(reason)", isPermanent: true)
         }
         _ = await completeLaunch(lifecycle, hook: hook, result: .abandon)
         // Stay up so the reason reaches CloudWatch; the group terminates the instance (which drains).
@@ -403,8 +414,11 @@ public final class InstanceAgent: Sendable {
             }
             return outcome
         } catch {
-            state.withLock { $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) \(result.rawValue) failed: \(error)" }
-            logger.error("completing the launch lifecycle action failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
+            state.withLock {
+                $0.lastLifecycleCall = "CompleteLifecycleAction \(hook) \(result.rawValue) failed: \(error)"
+            }
+            logger.error(
+                "completing the launch lifecycle action failed", metadata: ["asg.hook": "\(hook)", "error": "\(error)"])
             return nil
         }
     }
@@ -482,12 +496,16 @@ public final class InstanceAgent: Sendable {
     /// Acts on a supervisor notice; AWS calls run as tasks of `group` so the notice loop (and with it the
     /// watchdog) never waits on the network. Returns a reason when the agent must give up (launch failed without
     /// a hook).
-    private func handle(_ notice: AppSupervisor.Notice, supervisor: AppSupervisor, group: inout TaskGroup<Void>) -> String? {
+    private func handle(
+        _ notice: AppSupervisor.Notice, supervisor: AppSupervisor, group: inout TaskGroup<Void>
+    ) -> String? {
         switch notice {
         case .alive:
             context.status.watchdog()
         case .started(let pid):
-            logger.info("app started", metadata: ["app.pid": "\(pid)", "app.command": "\(config.app.command.joined(separator: " "))"])
+            logger.info(
+                "app started",
+                metadata: ["app.pid": "\(pid)", "app.command": "\(config.app.command.joined(separator: " "))"])
         case .spawnFailed(let reason):
             logger.error("app could not be started", metadata: ["app.reason": "\(reason)"])
         case .exited(let status):
@@ -535,7 +553,8 @@ public final class InstanceAgent: Sendable {
             guard state.withLock({ $0.launchActionOpen }) else {
                 // The launch was decided before (an agent restart on a serving instance): keep supervising; a
                 // crash loop or the load balancer's health check takes it from here.
-                logger.warning("no launch action waits for a verdict; the app stays supervised", metadata: ["asg.hook": "\(hook)"])
+                logger.warning(
+                    "no launch action waits for a verdict; the app stays supervised", metadata: ["asg.hook": "\(hook)"])
                 return nil
             }
             context.status.status("launch failed: \(reason)")

@@ -52,7 +52,10 @@ public struct ArtifactFetcher: Sendable {
     private let retry: RetryPolicy
 
     /// Creates a fetcher writing into `downloads` (created if missing, mode 0700).
-    public init(s3: S3Client?, downloads: String, logger: Logger, retry: RetryPolicy = RetryPolicy(maxAttempts: .max, baseDelay: 0.5, maxDelay: 15)) {
+    public init(
+        s3: S3Client?, downloads: String, logger: Logger,
+        retry: RetryPolicy = RetryPolicy(maxAttempts: .max, baseDelay: 0.5, maxDelay: 15)
+    ) {
         self.s3 = s3
         self.downloads = downloads
         self.logger = logger
@@ -62,7 +65,9 @@ public struct ArtifactFetcher: Sendable {
     /// `HeadObject` of an S3 source (retried until the deadline); nil for `file://`.
     public func head(_ source: ArtifactSource, deadline: ContinuousClock.Instant) async throws -> ArtifactHead? {
         guard case .s3(let bucket, let key) = source, let s3 else { return nil }
-        let info = try await retrying("HeadObject", deadline: deadline) { try await s3.headObject(bucket: bucket, key: key) }
+        let info = try await retrying("HeadObject", deadline: deadline) {
+            try await s3.headObject(bucket: bucket, key: key)
+        }
         return ArtifactHead(etag: info.etag, sha256: Self.wholeObjectSHA256(info), size: info.objectSize)
     }
 
@@ -100,7 +105,9 @@ public struct ArtifactFetcher: Sendable {
                 chmod(downloads, 0o700)
             }
         } catch {
-            throw BootstrapError(step: .fetch, message: "cannot create \(downloads)", isPermanent: false, underlying: error as? FileIO.Failure)
+            throw BootstrapError(
+                step: .fetch, message: "cannot create \(downloads)", isPermanent: false,
+                underlying: error as? FileIO.Failure)
         }
         var head = head
         var downloadsStarted = 0
@@ -115,7 +122,9 @@ public struct ArtifactFetcher: Sendable {
                         message: "gave up after \(downloadsStarted) downloads of \(source); last error: \(error)",
                         isPermanent: false)
                 }
-                try await backoff(after: error, attempt: downloadsStarted, operation: "download", deadline: deadline, metadata: ["app.source": "\(source)"])
+                try await backoff(
+                    after: error, attempt: downloadsStarted, operation: "download", deadline: deadline,
+                    metadata: ["app.source": "\(source)"])
                 if head != nil {
                     // The object may have been replaced: describe it afresh, so the next GET's If-Match and the
                     // checksum it is verified against belong to the same object.
@@ -147,7 +156,8 @@ public struct ArtifactFetcher: Sendable {
                         "checksum mismatch for \(source): S3 says the object's SHA-256 is \(published) but app.sha256 pins \(pinned); upload the pinned build or update app.sha256",
                     isPermanent: true)
             }
-            let got = try await download(s3: s3, bucket: bucket, key: key, to: partial, expectedETag: head?.etag, deadline: deadline)
+            let got = try await download(
+                s3: s3, bucket: bucket, key: key, to: partial, expectedETag: head?.etag, deadline: deadline)
             etag = got.etag
             published = published ?? got.sha256
         }
@@ -156,9 +166,13 @@ public struct ArtifactFetcher: Sendable {
         let actual: String
         let size: Int64
         do {
-            (actual, size) = try await DedicatedThread.run { (try FileIO.sha256(of: partial), FileIO.size(partial) ?? 0) }
+            (actual, size) = try await DedicatedThread.run {
+                (try FileIO.sha256(of: partial), FileIO.size(partial) ?? 0)
+            }
         } catch {
-            throw BootstrapError(step: .verify, message: "cannot read the download", isPermanent: false, underlying: error as? FileIO.Failure)
+            throw BootstrapError(
+                step: .verify, message: "cannot read the download", isPermanent: false,
+                underlying: error as? FileIO.Failure)
         }
         if let published, actual != published {
             unlink(partial)
@@ -183,12 +197,19 @@ public struct ArtifactFetcher: Sendable {
                 FileIO.syncDirectory(of: verified)
             }
         } catch {
-            throw BootstrapError(step: .fetch, message: "cannot keep the download", isPermanent: false, underlying: error as? FileIO.Failure)
+            throw BootstrapError(
+                step: .fetch, message: "cannot keep the download", isPermanent: false,
+                underlying: error as? FileIO.Failure)
         }
-        let how = pinned != nil ? "app.sha256" : (published != nil ? "x-amz-checksum-sha256" : "none (no pin, no S3 checksum)")
+        let how =
+            pinned != nil
+            ? "app.sha256" : (published != nil ? "x-amz-checksum-sha256" : "none (no pin, no S3 checksum)")
         logger.info(
             "artifact verified",
-            metadata: ["app.source": "\(source)", "app.sha256": "\(actual)", "app.size": "\(size)", "app.verified_by": "\(how)"])
+            metadata: [
+                "app.source": "\(source)", "app.sha256": "\(actual)", "app.size": "\(size)",
+                "app.verified_by": "\(how)",
+            ])
         return VerifiedArtifact(path: verified, sha256: actual, size: size, etag: etag)
     }
 
@@ -203,7 +224,9 @@ public struct ArtifactFetcher: Sendable {
         try await DedicatedThread.run {
             let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
-                throw BootstrapError(step: .fetch, message: "cannot create \(partial)", isPermanent: false, underlying: FileIO.fail("open", partial))
+                throw BootstrapError(
+                    step: .fetch, message: "cannot create \(partial)", isPermanent: false,
+                    underlying: FileIO.fail("open", partial))
             }
             defer { close(fd) }
             do {
@@ -211,7 +234,8 @@ public struct ArtifactFetcher: Sendable {
                 guard fsync(fd) == 0 else { throw FileIO.fail("fsync", partial) }
             } catch let failure as FileIO.Failure {
                 throw BootstrapError(
-                    step: .fetch, message: "cannot read the artifact file://\(path)", isPermanent: failure.code == ENOENT || failure.code == EACCES,
+                    step: .fetch, message: "cannot read the artifact file://\(path)",
+                    isPermanent: failure.code == ENOENT || failure.code == EACCES,
                     underlying: failure)
             }
         }
@@ -228,7 +252,9 @@ public struct ArtifactFetcher: Sendable {
     ) async throws -> (etag: String?, sha256: String?) {
         let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw BootstrapError(step: .fetch, message: "cannot create \(partial)", isPermanent: false, underlying: FileIO.fail("open", partial))
+            throw BootstrapError(
+                step: .fetch, message: "cannot create \(partial)", isPermanent: false,
+                underlying: FileIO.fail("open", partial))
         }
         defer { close(fd) }
         let etag = expectedETag
@@ -256,7 +282,8 @@ public struct ArtifactFetcher: Sendable {
                 if error.httpStatus == 412 {
                     throw BootstrapError(
                         step: .fetch,
-                        message: "s3://\(bucket)/\(key) changed during the download (HTTP 412 for If-Match \(etag ?? "?")); starting over",
+                        message:
+                            "s3://\(bucket)/\(key) changed during the download (HTTP 412 for If-Match \(etag ?? "?")); starting over",
                         isPermanent: false)
                 }
                 if error.httpStatus == 416, offset > 0, etag != nil {
@@ -266,15 +293,20 @@ public struct ArtifactFetcher: Sendable {
                 if etag == nil || error.kind == .invalidResponse {
                     // Without an ETag a resume can't be made safe, and a mangled answer can't be resumed: start over.
                     guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
-                        throw BootstrapError(step: .fetch, message: "cannot write the download", isPermanent: false, underlying: FileIO.fail("truncate", partial))
+                        throw BootstrapError(
+                            step: .fetch, message: "cannot write the download", isPermanent: false,
+                            underlying: FileIO.fail("truncate", partial))
                     }
                 }
                 attempt += 1
-                try await backoffOrFail(error, attempt: attempt, operation: "GetObject", deadline: deadline, metadata: [
-                    "s3.bucket": "\(bucket)", "s3.key": "\(key)", "download.bytes": "\(lseek(fd, 0, SEEK_END))",
-                ])
+                try await backoffOrFail(
+                    error, attempt: attempt, operation: "GetObject", deadline: deadline,
+                    metadata: [
+                        "s3.bucket": "\(bucket)", "s3.key": "\(key)", "download.bytes": "\(lseek(fd, 0, SEEK_END))",
+                    ])
             } catch let failure as FileIO.Failure {
-                throw BootstrapError(step: .fetch, message: "cannot write the download", isPermanent: false, underlying: failure)
+                throw BootstrapError(
+                    step: .fetch, message: "cannot write the download", isPermanent: false, underlying: failure)
             }
         }
     }
@@ -288,7 +320,8 @@ public struct ArtifactFetcher: Sendable {
                 return try await body()
             } catch let error as AWSError {
                 attempt += 1
-                try await backoffOrFail(error, attempt: attempt, operation: operation, deadline: deadline, metadata: [:])
+                try await backoffOrFail(
+                    error, attempt: attempt, operation: operation, deadline: deadline, metadata: [:])
             }
         }
     }
@@ -298,7 +331,8 @@ public struct ArtifactFetcher: Sendable {
     private func backoffOrFail(
         _ error: AWSError, attempt: Int, operation: String, deadline: ContinuousClock.Instant, metadata: Logger.Metadata
     ) async throws {
-        let transient = RetryPolicy.isRetryable(error) || error.kind == .credentials || error.kind == .metadata
+        let transient =
+            RetryPolicy.isRetryable(error) || error.kind == .credentials || error.kind == .metadata
             || error.kind == .invalidResponse
         guard transient else {
             throw BootstrapError(step: .fetch, message: error.description, isPermanent: true)
@@ -308,15 +342,20 @@ public struct ArtifactFetcher: Sendable {
 
     /// Waits before retry `attempt`, or throws when that would pass the deadline.
     private func backoff(
-        after error: any Error, attempt: Int, operation: String, deadline: ContinuousClock.Instant, metadata: Logger.Metadata
+        after error: any Error, attempt: Int, operation: String, deadline: ContinuousClock.Instant,
+        metadata: Logger.Metadata
     ) async throws {
         var details = metadata
         details["error"] = "\(error)"
         details["retry.attempt"] = "\(attempt)"
         details["aws.operation"] = "\(operation)"
-        guard try await retry.pause(beforeRetry: attempt, deadline: deadline, announce: {
-            logger.warning("artifact request failed; retrying", metadata: details)
-        }) else {
+        guard
+            try await retry.pause(
+                beforeRetry: attempt, deadline: deadline,
+                announce: {
+                    logger.warning("artifact request failed; retrying", metadata: details)
+                })
+        else {
             throw BootstrapError(
                 step: .fetch, message: "gave up at the launch deadline after \(attempt) attempts; last error: \(error)",
                 isPermanent: false)

@@ -12,7 +12,9 @@ struct ArtifactRecord {
         if pinned == nil, let sha = head.sha256 { return sha }
         guard let text = FileIO.readText(path) else { return nil }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count >= 3, lines[0] == source.description, let etag = head.etag, lines[1] == etag else { return nil }
+        guard lines.count >= 3, lines[0] == source.description, let etag = head.etag, lines[1] == etag else {
+            return nil
+        }
         let sha = lines[2]
         if let pinned, sha != pinned { return nil }
         return sha

@@ -13,7 +13,9 @@ enum FileIO {
         var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
     }
 
-    static func fail(_ operation: String, _ path: String) -> Failure { Failure(operation: operation, path: path, code: errno) }
+    static func fail(_ operation: String, _ path: String) -> Failure {
+        Failure(operation: operation, path: path, code: errno)
+    }
 
     /// Creates a directory and its parents with the given mode (existing ones are left as they are).
     static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {

@@ -60,31 +60,39 @@ public struct PrepareRunner: Sendable {
         steps: [[String]], release: String, sha256: String, deadline: ContinuousClock.Instant = PrepareRunner.noDeadline
     ) async throws {
         guard !isPrepared(sha256: sha256, steps: steps) else {
-            if !steps.isEmpty { logger.info("prepare steps already done for this release", metadata: ["app.release": "\(sha256)"]) }
+            if !steps.isEmpty {
+                logger.info("prepare steps already done for this release", metadata: ["app.release": "\(sha256)"])
+            }
             return
         }
         for (index, step) in steps.enumerated() {
             let label = "\(index + 1)/\(steps.count)"
             let command = step.joined(separator: " ")
             if Task.isCancelled || ContinuousClock.now >= deadline {
-                let reason = Task.isCancelled ? "the agent is shutting down" : "the launch deadline has passed (\(limit))"
+                let reason =
+                    Task.isCancelled ? "the agent is shutting down" : "the launch deadline has passed (\(limit))"
                 throw BootstrapError(
                     step: .prepare, message: "prepare step \(label) (\(command)) was not started: \(reason)",
                     isPermanent: !Task.isCancelled)
             }
             let output = open(outputPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             guard output >= 0 else {
-                throw BootstrapError(step: .prepare, message: "cannot open \(outputPath)", isPermanent: false, underlying: FileIO.fail("open", outputPath))
+                throw BootstrapError(
+                    step: .prepare, message: "cannot open \(outputPath)", isPermanent: false,
+                    underlying: FileIO.fail("open", outputPath))
             }
             defer { close(output) }
             let header = "clock-agent: prepare step \(label): \(command)\n"
             _ = header.withCString { write(output, $0, strlen($0)) }
-            logger.info("running prepare step", metadata: ["prepare.step": "\(label)", "prepare.command": "\(command)"])
+            logger.info(
+                "running prepare step", metadata: ["prepare.step": "\(label)", "prepare.command": "\(command)"])
             let started = ContinuousClock.now
             let child: ChildProcess
             do {
                 child = try ChildProcess(
-                    .init(arguments: step, environment: environment, directory: release, standardOutput: output, standardError: output))
+                    .init(
+                        arguments: step, environment: environment, directory: release, standardOutput: output,
+                        standardError: output))
             } catch {
                 throw BootstrapError(
                     step: .prepare, message: "prepare step \(label) (\(command)) could not start: \(error)",
@@ -95,11 +103,14 @@ public struct PrepareRunner: Sendable {
                 let reason = cancelled ? "the agent is shutting down" : "it did not finish within \(limit)"
                 logger.warning(
                     "stopping prepare step",
-                    metadata: ["prepare.step": "\(label)", "prepare.command": "\(command)", "prepare.reason": "\(reason)"])
+                    metadata: [
+                        "prepare.step": "\(label)", "prepare.command": "\(command)", "prepare.reason": "\(reason)",
+                    ])
                 let ended = await child.stop(timeout: stopGrace)
                 throw BootstrapError(
                     step: .prepare,
-                    message: "prepare step \(label) (\(command)) was stopped (\(ended)): \(reason); its output is in the app log",
+                    message:
+                        "prepare step \(label) (\(command)) was stopped (\(ended)): \(reason); its output is in the app log",
                     isPermanent: !cancelled)
             }
             guard status.isSuccess else {
@@ -110,7 +121,10 @@ public struct PrepareRunner: Sendable {
             }
             logger.info(
                 "prepare step finished",
-                metadata: ["prepare.step": "\(label)", "prepare.seconds": "\((ContinuousClock.now - started).components.seconds)"])
+                metadata: [
+                    "prepare.step": "\(label)",
+                    "prepare.seconds": "\((ContinuousClock.now - started).components.seconds)",
+                ])
         }
         let markers = markers
         let marker = Self.markerPath(markers: markers, sha256: sha256)
@@ -121,7 +135,9 @@ public struct PrepareRunner: Sendable {
                 try FileIO.writeAtomically(marker, record)
             }
         } catch {
-            throw BootstrapError(step: .prepare, message: "cannot record that prepare succeeded", isPermanent: false, underlying: error as? FileIO.Failure)
+            throw BootstrapError(
+                step: .prepare, message: "cannot record that prepare succeeded", isPermanent: false,
+                underlying: error as? FileIO.Failure)
         }
     }
 

@@ -108,11 +108,15 @@ public struct ReleaseInstaller: Sendable {
             FileIO.syncDirectory(of: release)
         } catch let error as TarError where error.errorNumber != nil {
             // A system call failed (disk full, permissions): the archive is fine, the machine isn't.
-            throw BootstrapError(step: .install, message: "unpacking into \(installDirectory) failed: \(error)", isPermanent: false)
+            throw BootstrapError(
+                step: .install, message: "unpacking into \(installDirectory) failed: \(error)", isPermanent: false)
         } catch let error as TarError {
-            throw BootstrapError(step: .install, message: "the artifact is not a safe archive: \(error)", isPermanent: true)
+            throw BootstrapError(
+                step: .install, message: "the artifact is not a safe archive: \(error)", isPermanent: true)
         } catch let failure as FileIO.Failure {
-            throw BootstrapError(step: .install, message: "installing into \(installDirectory) failed", isPermanent: false, underlying: failure)
+            throw BootstrapError(
+                step: .install, message: "installing into \(installDirectory) failed", isPermanent: false,
+                underlying: failure)
         }
         logger.info("release installed", metadata: ["app.release": "\(release)"])
         return release
@@ -124,12 +128,15 @@ public struct ReleaseInstaller: Sendable {
         let temporary = installDirectory + "/.current.tmp"
         unlink(temporary)
         guard symlink(target, temporary) == 0 else {
-            throw BootstrapError(step: .install, message: "cannot create the current link", isPermanent: false, underlying: FileIO.fail("symlink", temporary))
+            throw BootstrapError(
+                step: .install, message: "cannot create the current link", isPermanent: false,
+                underlying: FileIO.fail("symlink", temporary))
         }
         guard rename(temporary, currentPath) == 0 else {
             let failure = FileIO.fail("rename", temporary)
             unlink(temporary)
-            throw BootstrapError(step: .install, message: "cannot switch the current link", isPermanent: false, underlying: failure)
+            throw BootstrapError(
+                step: .install, message: "cannot switch the current link", isPermanent: false, underlying: failure)
         }
         FileIO.syncDirectory(of: currentPath)
     }

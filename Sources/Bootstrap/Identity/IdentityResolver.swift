@@ -13,7 +13,9 @@ public enum IdentityResolver {
     ///   - metadata: IMDS, or nil when disabled (`AWS_EC2_METADATA_DISABLED`); then the region must come from the
     ///     environment and the instance id is `local-<hostname>`.
     ///   - regionOverride: `AWS_REGION`/`AWS_DEFAULT_REGION`, which wins over `placement/region`.
-    public static func resolveInstance(metadata: (any MetadataReading)?, regionOverride: String?) async throws
+    public static func resolveInstance(
+        metadata: (any MetadataReading)?, regionOverride: String?
+    ) async throws
         -> InstanceIdentity
     {
         let host = hostname()
@@ -21,7 +23,8 @@ public enum IdentityResolver {
             guard let region = regionOverride else {
                 throw AWSError(
                     kind: .metadata, service: "imds", operation: "identity",
-                    message: "the instance metadata service is disabled and AWS_REGION is not set: cannot tell the region")
+                    message:
+                        "the instance metadata service is disabled and AWS_REGION is not set: cannot tell the region")
             }
             return InstanceIdentity(
                 instanceID: "local-\(host)", region: region, availabilityZone: "local", hostname: host,

@@ -49,8 +49,12 @@ public struct LifecycleReporter: Sendable {
         var failures = 0
         while true {
             do {
-                try await autoscaling.completeLifecycleAction(group: group, hook: hook, instanceID: instanceID, result: result)
-                Counter(label: "clock_lifecycle_actions_completed_total", dimensions: [("hook", hook), ("result", result.rawValue)]).increment()
+                try await autoscaling.completeLifecycleAction(
+                    group: group, hook: hook, instanceID: instanceID, result: result)
+                Counter(
+                    label: "clock_lifecycle_actions_completed_total",
+                    dimensions: [("hook", hook), ("result", result.rawValue)]
+                ).increment()
                 logger.notice(
                     "lifecycle action completed",
                     metadata: ["asg.name": "\(group)", "asg.hook": "\(hook)", "asg.result": "\(result.rawValue)"])
@@ -60,7 +64,9 @@ public struct LifecycleReporter: Sendable {
                     try await autoscaling.describeAutoScalingInstances([instanceID])
                 }
                 guard let instance = instances.first(where: { $0.instanceID == instanceID }) else {
-                    logger.notice("the instance is in no Auto Scaling group any more; nothing to complete", metadata: ["asg.hook": "\(hook)"])
+                    logger.notice(
+                        "the instance is in no Auto Scaling group any more; nothing to complete",
+                        metadata: ["asg.hook": "\(hook)"])
                     return .notInGroup
                 }
                 let state = instance.lifecycleState
@@ -75,9 +81,10 @@ public struct LifecycleReporter: Sendable {
                     "lifecycle action not visible yet; retrying",
                     metadata: ["asg.hook": "\(hook)", "asg.state": "\(state)"])
                 try await Task.sleep(for: raceRetryInterval)
-            } catch where RetryPolicy.isRetryable(error) {
+            } catch  where RetryPolicy.isRetryable(error) {
                 failures += 1
-                try await pause(after: error, failures: failures, operation: "CompleteLifecycleAction", deadline: deadline)
+                try await pause(
+                    after: error, failures: failures, operation: "CompleteLifecycleAction", deadline: deadline)
             }
         }
     }
@@ -115,7 +122,9 @@ public struct LifecycleReporter: Sendable {
             try await autoscaling.setInstanceHealth(instanceID: instanceID, healthy: false, respectGracePeriod: false)
         }
         Counter(label: "clock_instance_marked_unhealthy_total").increment()
-        logger.error("instance marked Unhealthy in its Auto Scaling group", metadata: ["asg.name": "\(group)", "app.reason": "\(reason)"])
+        logger.error(
+            "instance marked Unhealthy in its Auto Scaling group",
+            metadata: ["asg.name": "\(group)", "app.reason": "\(reason)"])
     }
 
     /// Runs `call` until it succeeds, fails for good, or `deadline` passes, backing off after retryable failures.
@@ -126,7 +135,7 @@ public struct LifecycleReporter: Sendable {
         while true {
             do {
                 return try await call()
-            } catch where RetryPolicy.isRetryable(error) {
+            } catch  where RetryPolicy.isRetryable(error) {
                 failures += 1
                 try await pause(after: error, failures: failures, operation: operation, deadline: deadline)
             }
@@ -135,7 +144,9 @@ public struct LifecycleReporter: Sendable {
 
     /// Sleeps before the next attempt (1 s doubling up to 30 s, full jitter), or rethrows `error` when the deadline
     /// would pass first.
-    private func pause(after error: any Error, failures: Int, operation: String, deadline: ContinuousClock.Instant) async throws {
+    private func pause(
+        after error: any Error, failures: Int, operation: String, deadline: ContinuousClock.Instant
+    ) async throws {
         let retrying = try await Self.retryPolicy.pause(beforeRetry: failures, deadline: deadline) {
             logger.warning(
                 "Auto Scaling call failed; retrying",

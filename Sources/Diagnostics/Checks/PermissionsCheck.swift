@@ -117,7 +117,9 @@ struct PermissionsCheck: Sendable {
 
     // MARK: - Probes
 
-    private func listBucketProbe(_ app: AppConfiguration) async -> (
+    private func listBucketProbe(
+        _ app: AppConfiguration
+    ) async -> (
         resource: String, outcome: Permission.Outcome, ambiguous403: Bool
     )? {
         guard case .s3(let bucket, let key) = app.source else { return nil }

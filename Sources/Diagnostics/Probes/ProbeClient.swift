@@ -12,7 +12,9 @@ struct ProbeClient: Sendable {
     let region: String
 
     /// A Query-protocol action (Auto Scaling, STS); returns the `<Action>Result` element.
-    func query(_ service: AWSService, version: String, action: String, _ parameters: [(String, String)]) async throws
+    func query(
+        _ service: AWSService, version: String, action: String, _ parameters: [(String, String)]
+    ) async throws
         -> XMLElement
     {
         let endpoint = try client.endpoints.endpoint(for: service, region: region)

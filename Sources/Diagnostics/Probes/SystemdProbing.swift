@@ -11,7 +11,9 @@ public protocol SystemdProbing: Sendable {
     /// Whether journald's socket (`/run/systemd/journal/socket`) exists.
     var journalSocketExists: Bool { get }
     /// `systemctl show -p <properties> <unit>` as name → value, or a one-line error.
-    func show(unit: String, properties: [String], timeoutSeconds: Int) async -> Result<
+    func show(
+        unit: String, properties: [String], timeoutSeconds: Int
+    ) async -> Result<
         [String: String], SystemdProbeError
     >
 }
@@ -36,7 +38,9 @@ public struct LiveSystemd: SystemdProbing {
 
     public var journalSocketExists: Bool { access("/run/systemd/journal/socket", F_OK) == 0 }
 
-    public func show(unit: String, properties: [String], timeoutSeconds: Int) async -> Result<
+    public func show(
+        unit: String, properties: [String], timeoutSeconds: Int
+    ) async -> Result<
         [String: String], SystemdProbeError
     > {
         let arguments = ["systemctl", "show", "--no-pager", "-p", properties.joined(separator: ","), unit]

@@ -31,7 +31,9 @@ public struct BatchAssembler: Sendable {
     private var nextSequence: UInt64 = 1
 
     /// Starts with an empty batch.
-    public init(source: String, group: String, stream: String, poolLimit: Int, maxBytes: Int = CloudWatchLimits.maxBatchBytes) {
+    public init(
+        source: String, group: String, stream: String, poolLimit: Int, maxBytes: Int = CloudWatchLimits.maxBatchBytes
+    ) {
         self.source = source
         self.stream = stream
         builder = BatchBuilder(group: group, stream: stream, maxBytes: maxBytes, spareBodies: poolLimit)
@@ -73,7 +75,9 @@ public struct BatchAssembler: Sendable {
     /// The open batch is full: seals it and adds the event to the next; false when the event turned out empty.
     /// Kept out of `add` so that the per-line path needs no room for an `OutgoingBatch`.
     @inline(never)
-    private mutating func addToNewBatch(message: UnsafeRawBufferPointer, continued: Bool, timestamp: Int64, now: ContinuousClock.Instant) -> Bool {
+    private mutating func addToNewBatch(
+        message: UnsafeRawBufferPointer, continued: Bool, timestamp: Int64, now: ContinuousClock.Instant
+    ) -> Bool {
         if let batch = seal(now: now) { completed.append(batch) }
         do {
             // An empty batch takes any event: a message is at most one event's size.

@@ -64,7 +64,8 @@ public struct BatchBuilder: Sendable {
 
     /// Starts an empty batch for a stream; up to `spareBodies` delivered bodies are kept for reuse.
     public init(
-        group: String, stream: String, maxBytes: Int = CloudWatchLimits.maxBatchBytes, maxEvents: Int = CloudWatchLimits.maxEvents,
+        group: String, stream: String, maxBytes: Int = CloudWatchLimits.maxBatchBytes,
+        maxEvents: Int = CloudWatchLimits.maxEvents,
         spareBodies: Int = 0
     ) {
         var prefix: [UInt8] = Array(#"{"logGroupName":"#.utf8)
@@ -142,7 +143,9 @@ public struct BatchBuilder: Sendable {
     }
 
     /// Adds an event. Timestamps must not decrease (callers clamp them); `continued` marks a piece of a longer line.
-    public mutating func append(timestamp: Int64, message: UnsafeRawBufferPointer, continued: Bool = false) throws(Refusal) {
+    public mutating func append(
+        timestamp: Int64, message: UnsafeRawBufferPointer, continued: Bool = false
+    ) throws(Refusal) {
         guard count < maxEvents else { throw .full }
         if count > 0, timestamp - firstTimestamp > CloudWatchLimits.maxSpanMilliseconds { throw .full }
         let needed = length + Self.eventReserve + MessageEscaper.maxExpansion * message.count
@@ -172,13 +175,15 @@ public struct BatchBuilder: Sendable {
 
     /// Writes head, message, marker and tail at `offset`; the caller made room.
     private static func writeEvent(
-        into storage: inout [UInt8], at offset: Int, head: EventHead, first: Bool, message: UnsafeRawBufferPointer, continued: Bool
+        into storage: inout [UInt8], at offset: Int, head: EventHead, first: Bool, message: UnsafeRawBufferPointer,
+        continued: Bool
     ) -> EventWrite {
         storage.withUnsafeMutableBytes { raw -> EventWrite in
             let base = raw.baseAddress! + offset
             var position = head.store(to: base, withComma: !first)
             let markerLength = continued ? continuationMarker.count : 0
-            var written = MessageEscaper.write(message, limit: CloudWatchLimits.maxMessageBytes - markerLength, to: base + position)
+            var written = MessageEscaper.write(
+                message, limit: CloudWatchLimits.maxMessageBytes - markerLength, to: base + position)
             var cut = false
             if !written.complete {
                 // Too long even for an event of its own: cut it shorter, leaving room for the marker.

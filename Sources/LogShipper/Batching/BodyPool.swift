@@ -27,7 +27,9 @@ public struct BodyPool: Sendable {
 
     /// Gives a delivered body back.
     public mutating func recycle(_ body: consuming [UInt8]) {
-        guard spare.count < limit, body.capacity >= BatchBuilder.standardCapacity, body.capacity <= maxCapacity else { return }
+        guard spare.count < limit, body.capacity >= BatchBuilder.standardCapacity, body.capacity <= maxCapacity else {
+            return
+        }
         spare.append(body)
     }
 

@@ -76,12 +76,15 @@ public struct LineFramer: Sendable {
         }
     }
 
-    private func emitLine(_ line: UnsafeRawBufferPointer, at endOffset: Int64, _ emit: (UnsafeRawBufferPointer, Int64, Bool) -> Void) {
+    private func emitLine(
+        _ line: UnsafeRawBufferPointer, at endOffset: Int64, _ emit: (UnsafeRawBufferPointer, Int64, Bool) -> Void
+    ) {
         var length = line.count
         if length > 0, line[length - 1] == 0x0D { length -= 1 }
         var start = 0
         while length - start > maxPiece {
-            let cut = start + Self.characterBoundary(UnsafeRawBufferPointer(rebasing: line[start..<length]), atMost: maxPiece)
+            let cut =
+                start + Self.characterBoundary(UnsafeRawBufferPointer(rebasing: line[start..<length]), atMost: maxPiece)
             emit(UnsafeRawBufferPointer(rebasing: line[start..<cut]), endOffset - Int64(line.count + 1 - cut), true)
             start = cut
         }
@@ -89,7 +92,8 @@ public struct LineFramer: Sendable {
     }
 
     /// The largest cut ≤ `limit` that doesn't split a UTF-8 sequence (falls back to `limit` for invalid data).
-    static func characterBoundary<C: Collection>(_ bytes: C, atMost limit: Int) -> Int where C.Element == UInt8, C.Index == Int {
+    static func characterBoundary<C: Collection>(_ bytes: C, atMost limit: Int) -> Int
+    where C.Element == UInt8, C.Index == Int {
         var cut = bytes.startIndex + limit
         var steps = 0
         while cut > bytes.startIndex, steps < 4, bytes[cut] & 0xC0 == 0x80 {

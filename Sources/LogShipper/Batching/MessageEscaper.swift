@@ -28,7 +28,9 @@ enum MessageEscaper {
     ///
     /// `destination` must have room for `maxExpansion × input.count + overshoot` bytes.
     static func write(_ input: UnsafeRawBufferPointer, limit: Int, to destination: UnsafeMutableRawPointer) -> Written {
-        guard let source = input.baseAddress else { return Written(output: 0, counted: 0, replaced: false, complete: true) }
+        guard let source = input.baseAddress else {
+            return Written(output: 0, counted: 0, replaced: false, complete: true)
+        }
         let count = input.count
         var index = 0
         var output = 0
@@ -100,7 +102,8 @@ enum MessageEscaper {
                 guard counted &+ length <= limit else { break }
                 for offset in 0..<length {
                     destination.storeBytes(
-                        of: source.load(fromByteOffset: index &+ offset, as: UInt8.self), toByteOffset: output &+ offset, as: UInt8.self)
+                        of: source.load(fromByteOffset: index &+ offset, as: UInt8.self),
+                        toByteOffset: output &+ offset, as: UInt8.self)
                 }
                 index &+= length
                 output &+= length

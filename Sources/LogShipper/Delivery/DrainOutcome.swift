@@ -13,7 +13,9 @@ public struct DrainOutcome: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         guard !complete else { return "everything shipped" }
-        let left = unshippedBytes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value < 0 ? "some events" : "\($0.value) bytes")" }
+        let left = unshippedBytes.sorted { $0.key < $1.key }.map {
+            "\($0.key): \($0.value < 0 ? "some events" : "\($0.value) bytes")"
+        }
         return "not everything shipped before the deadline (\(left.joined(separator: ", ")))"
     }
 }

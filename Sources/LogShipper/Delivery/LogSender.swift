@@ -57,7 +57,8 @@ public struct LogSender: Sendable {
     /// Creates a sender.
     /// - Parameter bootBackoff: the backoff before a source's first acceptance (tests shorten it).
     public init(
-        logs: CloudWatchLogsClient, provisioner: StreamProvisioner, deadLetters: DeadLetterWriter, gzip: Bool, logger: Logger,
+        logs: CloudWatchLogsClient, provisioner: StreamProvisioner, deadLetters: DeadLetterWriter, gzip: Bool,
+        logger: Logger,
         bootBackoff: Backoff.Scale = LogSender.bootBackoff
     ) {
         self.logs = logs
@@ -70,7 +71,8 @@ public struct LogSender: Sendable {
 
     /// Permanent refusals of a whole batch.
     static let refusedBatchCodes: Set<String> = [
-        "InvalidParameterException", "SerializationException", "DataAlreadyAcceptedException", "InvalidSequenceTokenException",
+        "InvalidParameterException", "SerializationException", "DataAlreadyAcceptedException",
+        "InvalidSequenceTokenException",
     ]
 
     /// Per source, the error its batches are failing with right now (cleared when one of them is accepted). The
@@ -113,12 +115,14 @@ public struct LogSender: Sendable {
                 let slow = Self.isSlow(error)
                 let minimum = slow ? Self.slowRetry + Self.slowRetry * Double.random(in: 0..<1) : .zero
                 let wait = shared.failed(
-                    batch.source, ticket, error: "\(error)", throttled: RetryPolicy.isThrottling(error), minimum: minimum)
+                    batch.source, ticket, error: "\(error)", throttled: RetryPolicy.isThrottling(error),
+                    minimum: minimum)
                 let level: Logger.Level = RetryPolicy.isThrottling(error) || failures < 3 ? .info : .warning
                 logger.log(
                     level: level, "PutLogEvents failed; retrying",
                     metadata: [
-                        "cwl.stream": "\(batch.stream)", "logs.source": "\(batch.source)", "retry.attempt": "\(failures)",
+                        "cwl.stream": "\(batch.stream)", "logs.source": "\(batch.source)",
+                        "retry.attempt": "\(failures)",
                         "retry.delay_ms": "\(Self.milliseconds(wait))", "error": "\(error)",
                     ])
             }
@@ -139,12 +143,16 @@ public struct LogSender: Sendable {
         do {
             if stream.knownMissing { try await provisioner.provision(stream: batch.stream, seen: stream.generation) }
             return .accepted(try await logs.putLogEvents(encodedBody: batch.body, gzip: gzip, retry: .none))
-        } catch let error as AWSError where error.code == "ResourceNotFoundException" && error.operation == "PutLogEvents" {
+        } catch let error as AWSError
+            where error.code == "ResourceNotFoundException" && error.operation == "PutLogEvents"
+        {
             do {
                 try await provisioner.provision(stream: batch.stream, seen: stream.generation)
                 return .resend
             } catch {
-                logger.error("cannot create the log group or stream", metadata: ["cwl.stream": "\(batch.stream)", "error": "\(error)"])
+                logger.error(
+                    "cannot create the log group or stream",
+                    metadata: ["cwl.stream": "\(batch.stream)", "error": "\(error)"])
                 return .failed(error)
             }
         } catch let error as AWSError where error.code.map(Self.refusedBatchCodes.contains) ?? false {
@@ -181,10 +189,14 @@ public struct LogSender: Sendable {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    private func handle(_ rejected: CloudWatchLogsClient.RejectedEvents, _ batch: OutgoingBatch, _ outcome: inout Outcome) {
+    private func handle(
+        _ rejected: CloudWatchLogsClient.RejectedEvents, _ batch: OutgoingBatch, _ outcome: inout Outcome
+    ) {
         if let end = rejected.tooOldLogEventEndIndex, end > 0 {
             outcome.tooOld = end
-            deadLetter(batch, range: 0..<end, reason: "too old (more than 14 days, or older than the group's retention)", &outcome)
+            deadLetter(
+                batch, range: 0..<end, reason: "too old (more than 14 days, or older than the group's retention)",
+                &outcome)
         }
         if let end = rejected.expiredLogEventEndIndex, end > 0 {
             outcome.expired = end
@@ -192,22 +204,28 @@ public struct LogSender: Sendable {
         }
         if let start = rejected.tooNewLogEventStartIndex, start < batch.events {
             outcome.tooNew = batch.events - start
-            deadLetter(batch, range: start..<batch.events, reason: "too new (more than 2 hours in the future)", &outcome)
+            deadLetter(
+                batch, range: start..<batch.events, reason: "too new (more than 2 hours in the future)", &outcome)
         }
         logger.warning(
             "CloudWatch rejected events; they are in the dead-letter folder",
             metadata: [
-                "logs.source": "\(batch.source)", "logs.too_old": "\(outcome.tooOld)", "logs.too_new": "\(outcome.tooNew)",
+                "logs.source": "\(batch.source)", "logs.too_old": "\(outcome.tooOld)",
+                "logs.too_new": "\(outcome.tooNew)",
                 "logs.expired": "\(outcome.expired)",
             ])
     }
 
-    private func deadLetter(_ batch: OutgoingBatch, range: Range<Int>? = nil, reason: String, _ outcome: inout Outcome) {
+    private func deadLetter(_ batch: OutgoingBatch, range: Range<Int>? = nil, reason: String, _ outcome: inout Outcome)
+    {
         do {
-            outcome.deadLettered += try deadLetters.write(source: batch.source, stream: batch.stream, body: batch.body, range: range, reason: reason)
+            outcome.deadLettered += try deadLetters.write(
+                source: batch.source, stream: batch.stream, body: batch.body, range: range, reason: reason)
         } catch {
             outcome.lastError = "\(error)"
-            logger.critical("cannot write refused events to the dead-letter folder", metadata: ["logs.source": "\(batch.source)", "error": "\(error)"])
+            logger.critical(
+                "cannot write refused events to the dead-letter folder",
+                metadata: ["logs.source": "\(batch.source)", "error": "\(error)"])
         }
     }
 }
@@ -247,11 +265,14 @@ extension LogSender {
         }
 
         /// Records a failure; returns how long the source now waits.
-        func failed(_ source: String, _ ticket: Backoff.Ticket, error: String, throttled: Bool, minimum: Duration) -> Duration {
+        func failed(
+            _ source: String, _ ticket: Backoff.Ticket, error: String, throttled: Bool, minimum: Duration
+        ) -> Duration {
             let now = ContinuousClock.now
             return state.withLock { sources in
                 sources[source]?.error = error
-                sources[source]?.backoff.failed(ticket, now: now, random: Double.random(in: 0..<1), throttled: throttled, minimum: minimum)
+                sources[source]?.backoff.failed(
+                    ticket, now: now, random: Double.random(in: 0..<1), throttled: throttled, minimum: minimum)
                 guard let notBefore = sources[source]?.backoff.notBefore, notBefore > now else { return .zero }
                 return notBefore - now
             }

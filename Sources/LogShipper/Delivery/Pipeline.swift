@@ -32,7 +32,9 @@ final class Pipeline {
     func withAssembler<Result>(_ body: (inout BatchAssembler) -> Result) -> Result { body(&assembler) }
 
     /// When the open batch must be sent at the latest.
-    func deadline(flushInterval: Duration) -> ContinuousClock.Instant? { assembler.openedAt.map { $0.advanced(by: flushInterval) } }
+    func deadline(flushInterval: Duration) -> ContinuousClock.Instant? {
+        assembler.openedAt.map { $0.advanced(by: flushInterval) }
+    }
 
     var isBuilding: Bool { assembler.isBuilding }
 

@@ -34,7 +34,8 @@ final class ShipperLoop: @unchecked Sendable {
     /// Messages from other threads.
     enum Message {
         /// A batch was delivered (or given up at shutdown); its body comes back for reuse.
-        case delivered(source: Int, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome, body: [UInt8])
+        case delivered(
+            source: Int, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome, body: [UInt8])
         case drain(CheckedContinuation<DrainOutcome, Never>, deadline: ContinuousClock.Instant)
         case stop
     }
@@ -74,7 +75,9 @@ final class ShipperLoop: @unchecked Sendable {
         self.dispatch = dispatch
         wake = CLinux_wake_descriptor()
         inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard wake >= 0, inotify >= 0 else { throw ShipperError(message: "cannot create the shipper's wait descriptors", errno: errno) }
+        guard wake >= 0, inotify >= 0 else {
+            throw ShipperError(message: "cannot create the shipper's wait descriptors", errno: errno)
+        }
         buffer = .allocate(byteCount: settings.chunkSize, alignment: 16)
         inotifyBuffer = .allocate(byteCount: 16 * 1024, alignment: 8)
         statsSnapshot.withLock { $0 = pipelines.map(\.stats) }
@@ -143,7 +146,10 @@ final class ShipperLoop: @unchecked Sendable {
             let watchFiles = drainStarted || now >= notificationsDue
             var timeout = more ? 0 : timeout(now: now)
             if !watchFiles { timeout = min(timeout, Self.milliseconds(until: notificationsDue, from: now)) }
-            if unpublished { timeout = min(timeout, Self.milliseconds(until: lastPublished.advanced(by: settings.statsInterval), from: now)) }
+            if unpublished {
+                timeout = min(
+                    timeout, Self.milliseconds(until: lastPublished.advanced(by: settings.statsInterval), from: now))
+            }
             waitForWork(timeout: timeout, watchFiles: watchFiles)
         }
     }
@@ -204,10 +210,14 @@ final class ShipperLoop: @unchecked Sendable {
             more = pipeline.withAssembler { assembler in
                 let more = input.pump(chunks: 4, buffer: buffer, now: now) { key, line, continued, position in
                     linesRead = true
-                    assembler.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
+                    assembler.add(
+                        key: key, message: line, continued: continued, position: position, timestamp: timestamp,
+                        now: now)
                 }
                 input.flushHeld(now: now, linger: linger, draining: draining) { key, line, continued, position in
-                    assembler.add(key: key, message: line, continued: continued, position: position, timestamp: timestamp, now: now)
+                    assembler.add(
+                        key: key, message: line, continued: continued, position: position, timestamp: timestamp,
+                        now: now)
                 }
                 return more
             }
@@ -216,7 +226,9 @@ final class ShipperLoop: @unchecked Sendable {
         case .journal(let input):
             more = pipeline.withAssembler { assembler in
                 input.pump(limit: 1000) { key, message, continued, position, timestamp in
-                    assembler.add(key: key, message: message, continued: continued, position: position, timestamp: timestamp, now: now)
+                    assembler.add(
+                        key: key, message: message, continued: continued, position: position, timestamp: timestamp,
+                        now: now)
                 }
             }
         }
@@ -245,7 +257,8 @@ final class ShipperLoop: @unchecked Sendable {
         }
     }
 
-    private func delivered(_ pipeline: Pipeline, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome) {
+    private func delivered(_ pipeline: Pipeline, sequence: UInt64, events: Int, bytes: Int, outcome: LogSender.Outcome)
+    {
         pipeline.stats.rejectedTooOld += Int64(outcome.tooOld)
         pipeline.stats.rejectedTooNew += Int64(outcome.tooNew)
         pipeline.stats.rejectedExpired += Int64(outcome.expired)
@@ -362,24 +375,32 @@ final class ShipperLoop: @unchecked Sendable {
             if let due = pipeline.deadline(flushInterval: settings.flushInterval) { deadline = min(deadline, due) }
             if case .files(let input) = pipeline.input {
                 if let held = input.nextHeldDeadline(linger: settings.flushInterval) { deadline = min(deadline, held) }
-                if input.files.values.contains(where: { $0.detached }) { deadline = min(deadline, now.advanced(by: .seconds(1))) }
+                if input.files.values.contains(where: { $0.detached }) {
+                    deadline = min(deadline, now.advanced(by: .seconds(1)))
+                }
             }
         }
         return Self.milliseconds(until: deadline, from: now)
     }
 
     /// Milliseconds to wait for `deadline` (rounded up, at most a minute).
-    private static func milliseconds(until deadline: ContinuousClock.Instant, from now: ContinuousClock.Instant) -> Int32 {
+    private static func milliseconds(
+        until deadline: ContinuousClock.Instant, from now: ContinuousClock.Instant
+    ) -> Int32 {
         let remaining = deadline - now
         if remaining <= .zero { return 0 }
-        return Int32(min(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1, 60_000))
+        return Int32(
+            min(
+                remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1,
+                60_000))
     }
 
     /// Sleeps in `poll` until a message, a journal, a file change (when `watchFiles`) or the timeout.
     private func waitForWork(timeout: Int32, watchFiles: Bool) {
         // A negative descriptor is ignored by poll(2): file changes wait in the inotify queue meanwhile.
         var descriptors = [
-            pollfd(fd: wake, events: Int16(POLLIN), revents: 0), pollfd(fd: watchFiles ? inotify : -1, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: watchFiles ? inotify : -1, events: Int16(POLLIN), revents: 0),
         ]
         var journals: [(Int, JournalInput)] = []
         for pipeline in pipelines {
@@ -405,12 +426,17 @@ final class ShipperLoop: @unchecked Sendable {
 
     private func watch(_ input: FileInput, pipeline: Int) {
         for directory in input.directories {
-            let mask = UInt32(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_ONLYDIR)
+            let mask = UInt32(
+                IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB
+                    | IN_ONLYDIR)
             let descriptor = inotify_add_watch(inotify, directory, mask)
             if descriptor < 0 {
                 logger.warning(
                     "cannot watch a log directory; looking again every 30 s",
-                    metadata: ["logs.source": "\(input.source)", "file.directory": "\(directory)", "error": "\(String(cString: strerror(errno)))"])
+                    metadata: [
+                        "logs.source": "\(input.source)", "file.directory": "\(directory)",
+                        "error": "\(String(cString: strerror(errno)))",
+                    ])
                 continue
             }
             watches[descriptor, default: (directory, [])].pipelines.insert(pipeline)

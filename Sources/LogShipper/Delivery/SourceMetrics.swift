@@ -17,9 +17,12 @@ struct SourceMetrics {
         let dimensions = [("source", source)]
         eventsShipped = Counter(label: "clock_logs_events_shipped_total", dimensions: dimensions)
         bytesShipped = Counter(label: "clock_logs_bytes_shipped_total", dimensions: dimensions)
-        rejectedTooOld = Counter(label: "clock_logs_events_rejected_total", dimensions: dimensions + [("reason", "too_old")])
-        rejectedTooNew = Counter(label: "clock_logs_events_rejected_total", dimensions: dimensions + [("reason", "too_new")])
-        rejectedExpired = Counter(label: "clock_logs_events_rejected_total", dimensions: dimensions + [("reason", "expired")])
+        rejectedTooOld = Counter(
+            label: "clock_logs_events_rejected_total", dimensions: dimensions + [("reason", "too_old")])
+        rejectedTooNew = Counter(
+            label: "clock_logs_events_rejected_total", dimensions: dimensions + [("reason", "too_new")])
+        rejectedExpired = Counter(
+            label: "clock_logs_events_rejected_total", dimensions: dimensions + [("reason", "expired")])
         deadLettered = Counter(label: "clock_logs_events_dead_lettered_total", dimensions: dimensions)
         batches = Counter(label: "clock_logs_batches_sent_total", dimensions: dimensions)
         backlog = Gauge(label: "clock_logs_backlog_bytes", dimensions: dimensions)

@@ -98,7 +98,9 @@ public actor StreamProvisioner {
             controlPlaneCalls += 1
             try await logs.putRetentionPolicy(group: group, days: retentionDays, retry: .none)
             retentionOwed = false
-            logger.info("log group retention set", metadata: ["cwl.group": "\(group)", "cwl.retention_days": "\(retentionDays)"])
+            logger.info(
+                "log group retention set",
+                metadata: ["cwl.group": "\(group)", "cwl.retention_days": "\(retentionDays)"])
         }
     }
 }

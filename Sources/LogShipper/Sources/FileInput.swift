@@ -68,7 +68,8 @@ final class FileInput {
             do {
                 self.multilineStart = try Regex(pattern)
             } catch {
-                throw ShipperError(message: "logs source \(source): multiline_start is not a valid regular expression: \(error)")
+                throw ShipperError(
+                    message: "logs source \(source): multiline_start is not a valid regular expression: \(error)")
             }
         } else {
             self.multilineStart = nil
@@ -110,7 +111,9 @@ final class FileInput {
                         recoverFromCopy(of: entry, directory: Self.parent(of: path), excluding: key)
                     }
                 } else {
-                    reportLoss(entry, reason: "its inode now holds a different file (deleted and reused while the agent was stopped)")
+                    reportLoss(
+                        entry,
+                        reason: "its inode now holds a different file (deleted and reused while the agent was stopped)")
                 }
             }
             track(TrackedFile(key: key, path: path, fd: fd, fingerprint: fingerprint, offset: offset, size: size))
@@ -144,7 +147,10 @@ final class FileInput {
             track(file)
             logger.info(
                 "found a rotated file by its identity; shipping the rest",
-                metadata: ["logs.source": "\(source)", "file.path": "\(path)", "file.was": "\(entry.path)", "file.offset": "\(entry.offset)"])
+                metadata: [
+                    "logs.source": "\(source)", "file.path": "\(path)", "file.was": "\(entry.path)",
+                    "file.offset": "\(entry.offset)",
+                ])
             return true
         }
         return false
@@ -179,7 +185,8 @@ final class FileInput {
             if movedBeforeOpened.count >= Self.pendingMovesLimit { movedBeforeOpened.removeAll() }
             movedBeforeOpened[cookie] = path
         }
-        if movedTo, let from = movedBeforeOpened.removeValue(forKey: cookie), !matches(directory: directory, name: name) {
+        if movedTo, let from = movedBeforeOpened.removeValue(forKey: cookie), !matches(directory: directory, name: name)
+        {
             openRenamed(from: from, to: path)
             return
         }
@@ -212,7 +219,9 @@ final class FileInput {
     func rescan() {
         for file in Array(files.values) where !file.detached {
             var info = stat()
-            if stat(file.path, &info) != 0 || InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) != file.key {
+            if stat(file.path, &info) != 0
+                || InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) != file.key
+            {
                 if byPath[file.path] == file.key { byPath.removeValue(forKey: file.path) }
                 detach(file, reason: "renamed or deleted")
             }
@@ -227,7 +236,10 @@ final class FileInput {
         wake(file)
         logger.info(
             "file rotated; reading it to its end",
-            metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.reason": "\(reason)", "file.offset": "\(file.readOffset)"])
+            metadata: [
+                "logs.source": "\(source)", "file.path": "\(file.path)", "file.reason": "\(reason)",
+                "file.offset": "\(file.readOffset)",
+            ])
     }
 
     /// Records a file's new name.
@@ -278,7 +290,8 @@ final class FileInput {
         file.detached = true
         track(file)
         logger.info(
-            "reading a file renamed before it was opened", metadata: ["logs.source": "\(source)", "file.path": "\(path)", "file.was": "\(from)"])
+            "reading a file renamed before it was opened",
+            metadata: ["logs.source": "\(source)", "file.path": "\(path)", "file.was": "\(from)"])
     }
 
     /// Starts tailing a path if it is a file not tracked yet.
@@ -359,7 +372,9 @@ final class FileInput {
     private func reportOnce(_ path: String, _ message: String) {
         lastError = message
         guard reportedErrors.insert(path).inserted else { return }
-        logger.error("cannot read a log file", metadata: ["logs.source": "\(source)", "file.path": "\(path)", "error": "\(message)"])
+        logger.error(
+            "cannot read a log file",
+            metadata: ["logs.source": "\(source)", "file.path": "\(path)", "error": "\(message)"])
     }
 
     // MARK: - Reading
@@ -473,7 +488,10 @@ final class FileInput {
     /// drain — whatever holds bytes written before the drain began (a file's last line without its newline, an
     /// event waiting for its next start line). Files that will not grow any more (detached, at their end) always
     /// flush.
-    func flushHeld(now: ContinuousClock.Instant, linger: Duration, draining: Bool, emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void) {
+    func flushHeld(
+        now: ContinuousClock.Instant, linger: Duration, draining: Bool,
+        emit: (InputKey, UnsafeRawBufferPointer, Bool, InputPosition) -> Void
+    ) {
         guard !holding.isEmpty else { return }
         for file in holding.compactMap({ files[$0] }) {
             defer { noteHolding(file) }
@@ -481,7 +499,9 @@ final class FileInput {
             let force = draining && file.holdsBytesBeforeDrainTarget
             let generation = file.generation
             if var joiner = file.multiline, !joiner.held.isEmpty, force || quiet || file.detached {
-                joiner.held.withUnsafeBytes { emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation)) }
+                joiner.held.withUnsafeBytes {
+                    emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation))
+                }
                 joiner.held.removeAll(keepingCapacity: true)
                 file.multiline = joiner
             }
@@ -490,7 +510,9 @@ final class FileInput {
                     if file.multiline != nil {
                         joinMultiline(file, line, end: end, continued: continued, now: now, emit: emit)
                         if var joiner = file.multiline, !joiner.held.isEmpty {
-                            joiner.held.withUnsafeBytes { emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation)) }
+                            joiner.held.withUnsafeBytes {
+                                emit(file.key, $0, false, .offset(joiner.heldEnd, generation: generation))
+                            }
                             joiner.held.removeAll()
                             file.multiline = joiner
                         }
@@ -515,14 +537,17 @@ final class FileInput {
         for name in Self.list(directory) {
             let path = directory + "/" + name
             var info = stat()
-            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int64(info.st_size) >= readTo else { continue }
+            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int64(info.st_size) >= readTo else {
+                continue
+            }
             let key = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
             guard key != file.key, files[key] == nil, let (fd, _) = openFile(path) else { continue }
             guard file.fingerprint.length > 0, file.fingerprint.matches(fd) else {
                 close(fd)
                 continue
             }
-            let copy = TrackedFile(key: key, path: path, fd: fd, fingerprint: file.fingerprint, offset: readTo, size: Int64(info.st_size))
+            let copy = TrackedFile(
+                key: key, path: path, fd: fd, fingerprint: file.fingerprint, offset: readTo, size: Int64(info.st_size))
             copy.committedOffset = file.committedOffset
             copy.detached = true
             track(copy)
@@ -530,17 +555,25 @@ final class FileInput {
             recovered = true
             logger.info(
                 "file truncated under the reader (copytruncate); reading the rest from the copy",
-                metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.copy": "\(path)", "file.offset": "\(readTo)"])
+                metadata: [
+                    "logs.source": "\(source)", "file.path": "\(file.path)", "file.copy": "\(path)",
+                    "file.offset": "\(readTo)",
+                ])
             break
         }
         if !recovered {
-            let message = "\(file.path) was truncated at \(readTo) bytes to \(newSize) and no copy of it was found; anything written between the last read and the truncation is lost"
+            let message =
+                "\(file.path) was truncated at \(readTo) bytes to \(newSize) and no copy of it was found; anything written between the last read and the truncation is lost"
             lastError = message
-            logger.warning("file truncated under the reader", metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.offset": "\(readTo)"])
+            logger.warning(
+                "file truncated under the reader",
+                metadata: ["logs.source": "\(source)", "file.path": "\(file.path)", "file.offset": "\(readTo)"])
         }
         if let target = file.drainTarget {
             // What the drain waits for was in the old content: it is now the copy's to ship (or lost, and said so).
-            if recovered, let copy = redirects[RedirectKey(key: file.key, generation: file.generation)].flatMap({ files[$0] }) {
+            if recovered,
+                let copy = redirects[RedirectKey(key: file.key, generation: file.generation)].flatMap({ files[$0] })
+            {
                 copy.drainTarget = target
             }
             file.drainTarget = newSize
@@ -562,14 +595,18 @@ final class FileInput {
         for name in Self.list(directory) {
             let path = directory + "/" + name
             var info = stat()
-            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int64(info.st_size) >= entry.offset else { continue }
+            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int64(info.st_size) >= entry.offset else {
+                continue
+            }
             let candidate = InputKey.file(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
             guard candidate != key, files[candidate] == nil, let (fd, _) = openFile(path) else { continue }
             guard stored.length > 0, stored.matches(fd) else {
                 close(fd)
                 continue
             }
-            let copy = TrackedFile(key: candidate, path: path, fd: fd, fingerprint: stored, offset: entry.offset, size: Int64(info.st_size))
+            let copy = TrackedFile(
+                key: candidate, path: path, fd: fd, fingerprint: stored, offset: entry.offset, size: Int64(info.st_size)
+            )
             copy.detached = true
             track(copy)
             logger.info(
@@ -609,7 +646,8 @@ final class FileInput {
     func releaseFinished(now: ContinuousClock.Instant) -> Bool {
         guard !detachedKeys.isEmpty else { return false }
         var released = false
-        for file in detachedKeys.compactMap({ files[$0] }) where file.atEnd && !file.isHolding
+        for file in detachedKeys.compactMap({ files[$0] })
+        where file.atEnd && !file.isHolding
             && file.committedOffset >= file.readOffset && now - file.lastGrowth >= Self.releaseAfter
         {
             // Written to since (a rotated or deleted file whose writer still holds it: no event names it): read on.
@@ -621,7 +659,9 @@ final class FileInput {
             }
             untrack(file.key)
             released = true
-            logger.info("released a rotated file after shipping all of it", metadata: ["logs.source": "\(source)", "file.path": "\(file.path)"])
+            logger.info(
+                "released a rotated file after shipping all of it",
+                metadata: ["logs.source": "\(source)", "file.path": "\(file.path)"])
         }
         return released
     }
@@ -705,7 +745,9 @@ final class FileInput {
         defer { closedir(handle) }
         var names: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name != "." && name != ".." { names.append(name) }
         }
         return names

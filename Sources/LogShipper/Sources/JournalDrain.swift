@@ -57,7 +57,9 @@ struct JournalDrain: Equatable {
 
     /// CloudWatch accepted entries up to `cursor`.
     mutating func accepted(_ cursor: String) {
-        if case .awaitingAcceptance(let target) = phase, JournalCursorOrder.isAtOrAfter(cursor, target) { phase = .done }
+        if case .awaitingAcceptance(let target) = phase, JournalCursorOrder.isAtOrAfter(cursor, target) {
+            phase = .done
+        }
     }
 }
 

@@ -33,7 +33,9 @@ final class JournalInput {
         let units = reader.units
         readsOwnUnit = SystemdUnit.ofThisProcess().map { units.contains($0) } ?? false
         if let reason = reader.fellBackFromCursor {
-            logger.warning("journal cursor not usable; shipping this boot's entries", metadata: ["logs.source": "\(source)", "logs.reason": "\(reason)"])
+            logger.warning(
+                "journal cursor not usable; shipping this boot's entries",
+                metadata: ["logs.source": "\(source)", "logs.reason": "\(reason)"])
         }
     }
 

@@ -133,7 +133,8 @@ final class TrackedFile {
     func checkpoint() -> SourceCheckpoint.File? {
         guard case .file(let device, let inode) = key else { return nil }
         return SourceCheckpoint.File(
-            path: path, device: device, inode: inode, fingerprint: fingerprint.hash, fingerprintLength: fingerprint.length,
+            path: path, device: device, inode: inode, fingerprint: fingerprint.hash,
+            fingerprintLength: fingerprint.length,
             offset: committedOffset, size: max(size, committedOffset))
     }
 }

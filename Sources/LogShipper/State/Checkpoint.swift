@@ -21,7 +21,10 @@ public struct SourceCheckpoint: Codable, Sendable, Equatable {
         public var size: Int64
 
         /// Creates an entry.
-        public init(path: String, device: UInt64, inode: UInt64, fingerprint: String, fingerprintLength: Int, offset: Int64, size: Int64) {
+        public init(
+            path: String, device: UInt64, inode: UInt64, fingerprint: String, fingerprintLength: Int, offset: Int64,
+            size: Int64
+        ) {
             self.path = path
             self.device = device
             self.inode = inode

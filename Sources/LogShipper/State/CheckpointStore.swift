@@ -48,7 +48,8 @@ public final class CheckpointStore: Sendable {
         do {
             return try JSONDecoder().decode(SourceCheckpoint.self, from: Data(data))
         } catch {
-            throw ShipperError(message: "the checkpoint \(path) is corrupt (\(error)); move it aside to start this source over")
+            throw ShipperError(
+                message: "the checkpoint \(path) is corrupt (\(error)); move it aside to start this source over")
         }
     }
 
