@@ -157,6 +157,7 @@ public final class LogShipper: Sendable {
     /// or until `deadline`, reporting what was left. Shipping continues afterwards; call it as often as needed.
     @discardableResult
     public func drain(deadline: ContinuousClock.Instant) async -> DrainOutcome {
+        sender.drainStarted()
         let outcome = await loop.drain(deadline: deadline)
         await checkpoints.flush()
         return outcome

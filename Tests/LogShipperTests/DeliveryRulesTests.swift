@@ -107,6 +107,31 @@ import Testing
             backoff.notBefore! - now <= .milliseconds(250), "after the first acceptance, throttling is steady state")
     }
 
+    /// A drain ends the boot: a wait drawn from the boot scale is cut to the steady one, and further refusals for
+    /// the rate stay on the steady scale.
+    @Test func aDrainCutsABootWaitToTheSteadyScale() throws {
+        var backoff = backoff()
+        var now = start
+        for _ in 1...2 {
+            backoff.failed(try permit(backoff.admit(now: now)), now: now, random: 0.9, throttled: true)
+            now = backoff.notBefore!
+        }
+        // 0.9 × 20 s drawn from the boot scale; the steady ceiling after 2 failures is 500 ms.
+        #expect(backoff.notBefore == now)
+        let drain = now - .seconds(18)
+        backoff.endBoot(now: drain, random: 0.5)
+        #expect(backoff.notBefore == drain + .milliseconds(250))
+        #expect(backoff.proven && backoff.failures == 2)
+        backoff.failed(
+            try permit(backoff.admit(now: drain + .seconds(1))), now: drain + .seconds(1), random: 0.999_999,
+            throttled: true)
+        #expect(backoff.notBefore! - (drain + .seconds(1)) <= .seconds(1), "the steady ceiling after 3 failures")
+        // A wait shorter than the steady draw is kept, and ending the boot twice changes nothing.
+        let kept = backoff.notBefore
+        backoff.endBoot(now: drain + .seconds(1), random: 0.999_999)
+        #expect(backoff.notBefore == kept)
+    }
+
     @Test func aMinimumHoldsEvenWhenTheJitterIsSmall() throws {
         var backoff = try proven()
         let ticket = try permit(backoff.admit(now: start))

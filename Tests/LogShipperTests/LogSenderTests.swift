@@ -229,4 +229,36 @@ final class ScriptedCloudWatch: HTTPTransport, Sendable {
         #expect(cloudWatch.state.withLock { $0.calls } == ["PutLogEvents"])
         #expect(patient.currentErrors["app"]?.contains("ThrottlingException") == true)
     }
+
+    /// A drain started while a source waits on the boot scale (here a year) cuts the wait to the steady scale: the
+    /// batch is delivered within seconds once CloudWatch takes it again.
+    @Test func aDrainCutsTheBootWaitShort() async throws {
+        let client = AWSClient(
+            transport: cloudWatch,
+            credentials: StaticCredentialsProvider(
+                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
+            clock: ClockCorrection(),
+            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
+            logger: LogCapture().logger())
+        let logs = CloudWatchLogsClient(client: client, region: "us-east-1")
+        let patient = LogSender(
+            logs: logs,
+            provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: nil, logger: LogCapture().logger()),
+            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false,
+            logger: LogCapture().logger(),
+            bootBackoff: .init(base: .seconds(86_400 * 365), cap: .seconds(86_400 * 365)))
+        cloudWatch.state.withLock {
+            $0.throttle = true
+            $0.group = true
+            $0.streams = ["i-1/app"]
+        }
+        async let outcome = patient.deliver(Self.batch("app"))
+        try await eventually("the first refusal") { cloudWatch.count("PutLogEvents") == 1 }
+        cloudWatch.state.withLock { $0.throttle = false }
+        patient.drainStarted()
+        let delivered = await outcome
+        #expect(!delivered.cancelled && delivered.lastError == nil)
+        #expect(cloudWatch.count("PutLogEvents") == 2)
+        #expect(patient.currentErrors.isEmpty)
+    }
 }

@@ -78,7 +78,7 @@ public struct LogSender: Sendable {
     /// Per source, the error its batches are failing with right now (cleared when one of them is accepted). The
     /// missing group or stream the sender creates itself is not an error here.
     public var currentErrors: [String: String] {
-        shared.state.withLock { sources in sources.compactMapValues(\.error) }
+        shared.state.withLock { table in table.sources.compactMapValues(\.error) }
     }
 
     /// Sends until accepted (or refused for good, or the task is cancelled).
@@ -170,12 +170,23 @@ public struct LogSender: Sendable {
                 return ticket
             case .wait(let until):
                 do {
-                    try await Task.sleep(until: until, clock: .continuous)
+                    // In slices of at most a second: a drain may shorten the wait meanwhile (`drainStarted`).
+                    try await Task.sleep(until: min(until, .now + Self.waitSlice), clock: .continuous)
                 } catch {
                     return nil
                 }
             }
         }
+    }
+
+    /// The longest a waiting batch sleeps before it looks at its source's backoff again.
+    static let waitSlice = Duration.seconds(1)
+
+    /// The agent is draining (scale-in, SIGTERM): a source still waiting on the wide boot backoff would outlast the
+    /// drain, so from now on every source backs off on the steady scale, and waits drawn from the boot scale are
+    /// drawn again from the steady one.
+    public func drainStarted() {
+        shared.endBoot()
     }
 
     /// Credential and permission errors: an operator has to act, so retries are slow.
@@ -238,7 +249,13 @@ extension LogSender {
             var error: String?
         }
 
-        let state = Mutex<[String: Source]>([:])
+        struct Table {
+            var sources: [String: Source] = [:]
+            /// Set by a drain: every source is past its boot from then on.
+            var bootOver = false
+        }
+
+        let state = Mutex(Table())
         let steady: Backoff.Scale
         let boot: Backoff.Scale
 
@@ -250,17 +267,21 @@ extension LogSender {
         /// The source's decision for one more request.
         func admit(_ source: String) -> Backoff.Decision {
             let now = ContinuousClock.now
-            return state.withLock { sources in
+            return state.withLock { table in
                 // Stored on first sight: a failure must find the source's entry to record its wait and error.
-                if sources[source] == nil { sources[source] = Source(backoff: Backoff(steady: steady, boot: boot)) }
-                return sources[source]!.backoff.admit(now: now)
+                if table.sources[source] == nil {
+                    var backoff = Backoff(steady: steady, boot: boot)
+                    if table.bootOver { backoff.endBoot(now: now, random: 0) }
+                    table.sources[source] = Source(backoff: backoff)
+                }
+                return table.sources[source]!.backoff.admit(now: now)
             }
         }
 
         func accepted(_ source: String, _ ticket: Backoff.Ticket) {
-            state.withLock { sources in
-                sources[source]?.backoff.accepted(ticket)
-                sources[source]?.error = nil
+            state.withLock { table in
+                table.sources[source]?.backoff.accepted(ticket)
+                table.sources[source]?.error = nil
             }
         }
 
@@ -269,12 +290,23 @@ extension LogSender {
             _ source: String, _ ticket: Backoff.Ticket, error: String, throttled: Bool, minimum: Duration
         ) -> Duration {
             let now = ContinuousClock.now
-            return state.withLock { sources in
-                sources[source]?.error = error
-                sources[source]?.backoff.failed(
+            return state.withLock { table in
+                table.sources[source]?.error = error
+                table.sources[source]?.backoff.failed(
                     ticket, now: now, random: Double.random(in: 0..<1), throttled: throttled, minimum: minimum)
-                guard let notBefore = sources[source]?.backoff.notBefore, notBefore > now else { return .zero }
+                guard let notBefore = table.sources[source]?.backoff.notBefore, notBefore > now else { return .zero }
                 return notBefore - now
+            }
+        }
+
+        /// Ends the boot of every source, now and to come (see `Backoff.endBoot`).
+        func endBoot() {
+            let now = ContinuousClock.now
+            state.withLock { table in
+                table.bootOver = true
+                for source in table.sources.keys {
+                    table.sources[source]?.backoff.endBoot(now: now, random: Double.random(in: 0..<1))
+                }
             }
         }
     }
@@ -339,7 +371,7 @@ extension LogSender {
         public private(set) var round = 0
         /// Nothing is sent before this instant.
         public private(set) var notBefore: ContinuousClock.Instant?
-        /// Whether a request of the source has been accepted.
+        /// Whether the source is past its boot: a request of it has been accepted, or `endBoot` was called.
         public private(set) var proven = false
 
         /// Creates a backoff with nothing sent yet.
@@ -359,6 +391,16 @@ extension LogSender {
             proven = true
             guard ticket.round == round else { return }
             failures = 0
+        }
+
+        /// Ends the boot: refusals for the rate no longer widen to the boot scale, and a wait drawn from it is cut to
+        /// `random` × the steady ceiling of the failures so far, if that is sooner.
+        public mutating func endBoot(now: ContinuousClock.Instant, random: Double) {
+            guard !proven else { return }
+            proven = true
+            if let until = notBefore, until > now {
+                notBefore = min(until, now + steady.ceiling(afterFailures: failures) * random)
+            }
         }
 
         /// A request failed at `now`; `random` in `[0, 1)` picks the wait within the ceiling; `throttled` says
