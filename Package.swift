@@ -164,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JournalReaderTests",
-            dependencies: ["JournalReader", "TestSupport"],
+            dependencies: ["JournalReader", "AWSCore", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

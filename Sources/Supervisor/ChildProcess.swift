@@ -164,6 +164,10 @@ public final class ChildProcess: Sendable {
         return await waitForExit()
     }
 
+    /// The queue of the stop and wait timers: a queue of their own (a thread is made for it when needed), so a
+    /// global queue saturated by blocking work elsewhere in the process can't hold a grace period or a SIGKILL back.
+    static let timers = DispatchQueue(label: "clock-agent.child-process-timers")
+
     /// How long a stop waits for the group to vanish after SIGKILL.
     static let killGrace = Duration.seconds(10)
 
@@ -189,7 +193,7 @@ public final class ChildProcess: Sendable {
     private static func sleepIgnoringCancellation(_ duration: Duration) async {
         let interval = dispatchInterval(until: ContinuousClock.now.advanced(by: duration))
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().asyncAfter(deadline: .now() + interval) { waiter.resume() }
+            Self.timers.asyncAfter(deadline: .now() + interval) { waiter.resume() }
         }
     }
 
@@ -225,7 +229,7 @@ public final class ChildProcess: Sendable {
                     // A dispatch timer, so that the caller's cancellation can't cut the deadline short.
                     let item = DispatchWorkItem { [self] in resumeWaiter(id) }
                     timer = item
-                    DispatchQueue.global().asyncAfter(
+                    Self.timers.asyncAfter(
                         deadline: .now() + Self.dispatchInterval(until: deadline), execute: item)
                 }
             }

@@ -11,8 +11,8 @@ struct CurlLargeBodyTests {
     let server: ServerProcess
     let transport = CurlTransport(userAgent: "clock-agent-test")
 
-    init() throws {
-        server = try ServerProcess(script: "servers/http_test_server.py")
+    init() async throws {
+        server = try await ServerProcess.start(script: "servers/http_test_server.py")
     }
 
     var endpoint: Endpoint { Endpoint(scheme: "http", host: "127.0.0.1", port: server.port) }

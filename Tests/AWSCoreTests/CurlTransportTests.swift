@@ -9,8 +9,8 @@ struct CurlTransportTests {
     let server: ServerProcess
     let transport = CurlTransport(userAgent: "clock-agent-test")
 
-    init() throws {
-        server = try ServerProcess(script: "servers/http_test_server.py")
+    init() async throws {
+        server = try await ServerProcess.start(script: "servers/http_test_server.py")
     }
 
     var endpoint: Endpoint { Endpoint(scheme: "http", host: "127.0.0.1", port: server.port) }
@@ -161,19 +161,15 @@ struct CurlTLSTests {
     let directory: TemporaryDirectory
     let server: ServerProcess
 
-    init() throws {
+    init() async throws {
         directory = try TemporaryDirectory()
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+        let arguments = [
+            "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory.path + "/key.pem", "-out",
             directory.path + "/cert.pem",
         ]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        server = try ServerProcess(
+        _ = try await DedicatedThread.run { () throws(any Error) -> Data in try Command.run(arguments, timeout: 60) }
+        server = try await ServerProcess.start(
             script: "servers/http_test_server.py",
             arguments: ["--tls", directory.path + "/cert.pem", directory.path + "/key.pem"])
     }

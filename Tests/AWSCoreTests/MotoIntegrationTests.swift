@@ -14,11 +14,11 @@ struct MotoIntegrationTests {
     let transport = CurlTransport(userAgent: "clock-agent-test")
     let artifact: TemporaryDirectory
 
-    init() throws {
+    init() async throws {
         artifact = try TemporaryDirectory()
         let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         try Data(bytes).write(to: URL(fileURLWithPath: artifact.file("clock-app.tar.gz")))
-        harness = try Harness(artifact: artifact.file("clock-app.tar.gz"), sink: true)
+        harness = try await Harness.start(artifact: artifact.file("clock-app.tar.gz"), sink: true)
     }
 
     func client(
@@ -79,7 +79,7 @@ struct MotoIntegrationTests {
     func s3KeysSurviveSigning(key: String) async throws {
         let body = artifact.file("body")
         try Data("key \(key)".utf8).write(to: URL(fileURLWithPath: body))
-        try harness.admin(["put-object", key, body])
+        try await harness.admin(["put-object", key, body])
         let s3 = S3Client(client: userClient, region: harness.info.region)
         let path = artifact.file("got")
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
@@ -116,9 +116,9 @@ struct MotoIntegrationTests {
                 .init(timestamp: now, message: "first \"quoted\""), .init(timestamp: now + 1, message: "second ሴ\ttab"),
             ])
         #expect(rejected == nil)
-        let stored = try harness.logEvents(group: "/clock/app", stream: "i-1/app")
+        let stored = try await harness.logEvents(group: "/clock/app", stream: "i-1/app")
         #expect(stored.map(\.message) == ["first \"quoted\"", "second ሴ\ttab"])
-        #expect(String(decoding: try harness.admin(["retention", "/clock/app"]), as: UTF8.self) == "30")
+        #expect(String(decoding: try await harness.admin(["retention", "/clock/app"]), as: UTF8.self) == "30")
     }
 
     /// Rejected events come back as index ranges (checked against the strict sink: moto reports the too-old end
@@ -138,7 +138,8 @@ struct MotoIntegrationTests {
             ])
         #expect(rejected?.tooOldLogEventEndIndex == 1)
         #expect(rejected?.tooNewLogEventStartIndex == 2)
-        #expect(try harness.logEvents(group: "/clock/app", stream: "r", fromSink: true).map(\.message) == ["fine"])
+        #expect(
+            try await harness.logEvents(group: "/clock/app", stream: "r", fromSink: true).map(\.message) == ["fine"])
     }
 
     @Test func autoScalingCallsAreAuthorisedAndRecorded() async throws {
@@ -247,7 +248,9 @@ struct MotoIntegrationTests {
         _ = try await logs.putLogEvents(
             group: "/clock/app", stream: "role",
             events: [.init(timestamp: UTCTime.now().milliseconds, message: "hello")])
-        #expect(try harness.logEvents(group: "/clock/app", stream: "role", fromSink: true).map(\.message) == ["hello"])
+        #expect(
+            try await harness.logEvents(group: "/clock/app", stream: "role", fromSink: true).map(\.message) == ["hello"]
+        )
 
         // Every IMDS request carried a valid token (v2 only).
         let answer = try #require(try harness.control("GET", "/imds/requests") as? [String: Any])

@@ -31,11 +31,11 @@ struct DoctorHarnessTests {
     let scratch: TemporaryDirectory
     let transport = CurlTransport(userAgent: "clock-agent-doctor-test")
 
-    init() throws {
+    init() async throws {
         scratch = try TemporaryDirectory()
         try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0) }).write(
             to: URL(fileURLWithPath: scratch.file("clock-app.tar.gz")))
-        harness = try Harness(artifact: scratch.file("clock-app.tar.gz"), sink: true)
+        harness = try await Harness.start(artifact: scratch.file("clock-app.tar.gz"), sink: true)
     }
 
     /// A configuration like the e2e tests': the harness's artifact and hooks, an app health URL nobody serves.

@@ -52,7 +52,7 @@ struct LiveJournalTests {
         "a writer streams 3,000 entries through two rotations: every one arrives, in order, once; tail skips older ones"
     )
     func streaming() async throws {
-        let journald = try StandaloneJournald()
+        let journald = try await StandaloneJournald.start()
         defer { journald.stop() }
         let tag = Self.tag()
         try journald.send([("MESSAGE", "before the reader"), ("SYSLOG_IDENTIFIER", tag)])
@@ -79,7 +79,7 @@ struct LiveJournalTests {
 
     @Test("wait returns as soon as an entry arrives, not at its timeout; times out when nothing comes")
     func waitIsPrompt() async throws {
-        let journald = try StandaloneJournald()
+        let journald = try await StandaloneJournald.start()
         defer { journald.stop() }
         let tag = Self.tag()
         let reader = try Self.reader(journald, tag: tag, start: .tail)
@@ -120,7 +120,7 @@ struct LiveJournalTests {
 
     @Test("after rotation and vacuum removed the checkpoint's entry, resuming starts at the first entry still there")
     func cursorAfterVacuum() async throws {
-        let journald = try StandaloneJournald()
+        let journald = try await StandaloneJournald.start()
         defer { journald.stop() }
         let tag = Self.tag()
         try Self.send(journald, tag: tag, 0..<10)
@@ -144,7 +144,7 @@ struct LiveJournalTests {
 
     @Test("tail with no matching entry yet: every entry written afterwards is returned, not just the last")
     func tailOfNothing() async throws {
-        let journald = try StandaloneJournald()
+        let journald = try await StandaloneJournald.start()
         defer { journald.stop() }
         let tag = Self.tag()
         try journald.send([("MESSAGE", "someone else"), ("SYSLOG_IDENTIFIER", "other-\(tag)")])

@@ -1,3 +1,4 @@
+import AWSCore
 import Foundation
 import TestSupport
 
@@ -31,6 +32,11 @@ final class StandaloneJournald: @unchecked Sendable {
     }
 
     /// Starts journald and waits (bounded) until its socket and its runtime journal file exist.
+    /// `init` on a thread of its own: journald's start-up wait doesn't hold a thread of the cooperative pool.
+    static func start() async throws -> StandaloneJournald {
+        try await DedicatedThread.run { () throws(any Error) -> StandaloneJournald in try StandaloneJournald() }
+    }
+
     init() throws {
         scratch = try TemporaryDirectory(prefix: "clock-journald")
         for directory in ["run", "varjournal"] {

@@ -12,8 +12,8 @@ struct ShipperIntegrationTests {
     let harness: Harness
     let scratch: TemporaryDirectory
 
-    init() throws {
-        harness = try Harness(sink: true)
+    init() async throws {
+        harness = try await Harness.start(sink: true)
         scratch = try TemporaryDirectory()
     }
 
@@ -64,7 +64,7 @@ struct ShipperIntegrationTests {
         #expect(stats.deadLettered == 3)
         #expect(stats.eventsShipped == 3)
 
-        let events = try harness.logEvents(group: "/clock/app", stream: "i-test/agent", fromSink: true)
+        let events = try await harness.logEvents(group: "/clock/app", stream: "i-test/agent", fromSink: true)
         #expect(events.map(\.message) == ["recent 3", "recent 4", "recent 5"])
         #expect(events.map(\.timestamp) == (3..<6).map { Int64((now - UInt64(6 - $0) * 1_000_000) / 1000) })
 
@@ -82,7 +82,7 @@ struct ShipperIntegrationTests {
         #expect(checkpoint.contains("journalCursor"))
         let second = try shipper(journal: journal)
         await runUntilDrained(second)
-        #expect(try harness.logEvents(group: "/clock/app", stream: "i-test/agent", fromSink: true).count == 3)
+        #expect(try await harness.logEvents(group: "/clock/app", stream: "i-test/agent", fromSink: true).count == 3)
         #expect(second.stats.first?.eventsShipped == 0)
     }
 }

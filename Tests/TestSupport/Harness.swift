@@ -52,6 +52,18 @@ public final class Harness: @unchecked Sendable {
             Info.self, from: Data(contentsOf: URL(fileURLWithPath: directory.file("harness.json"))))
     }
 
+    /// Starts a harness on a thread of its own and waits for it without holding a thread of the cooperative pool
+    /// (booting moto takes seconds; tests blocking the pool's few threads that long stall every other test).
+    public static func start(
+        artifact: String? = nil, artifactKey: String? = nil, sink: Bool = false
+    ) async throws
+        -> Harness
+    {
+        try await DedicatedThread.run { () throws(any Error) -> Harness in
+            try Harness(artifact: artifact, artifactKey: artifactKey, sink: sink)
+        }
+    }
+
     /// Stops the harness by its PID.
     public func stop() { server.stop() }
 
@@ -89,6 +101,29 @@ public final class Harness: @unchecked Sendable {
                 "python3", ServerProcess.testsDirectory.appendingPathComponent("harness/admin.py").path, "--harness",
                 directory.file("harness.json"),
             ] + arguments)
+    }
+
+    /// `admin(_:)` on a thread of its own (a Python start-up and boto3 call: most of a second under load).
+    @discardableResult
+    public func admin(_ arguments: [String]) async throws -> Data {
+        try await DedicatedThread.run { () throws(any Error) -> Data in try self.admin(arguments) }
+    }
+
+    /// `logEvents(group:stream:fromSink:)` on a thread of its own.
+    public func logEvents(
+        group: String, stream: String, fromSink: Bool = false
+    ) async throws -> [(timestamp: Int64, message: String)] {
+        let events = try await DedicatedThread.run { () throws(any Error) -> [Event] in
+            try self.logEvents(group: group, stream: stream, fromSink: fromSink).map {
+                Event(timestamp: $0.timestamp, message: $0.message)
+            }
+        }
+        return events.map { ($0.timestamp, $0.message) }
+    }
+
+    private struct Event: Sendable {
+        var timestamp: Int64
+        var message: String
     }
 
     /// Events in a stream, read with boto3.

@@ -1,3 +1,4 @@
+import AWSCore
 import Foundation
 
 /// A helper server the tests start (a Python script from `Tests/`), stopped by its PID when the test ends.
@@ -43,6 +44,15 @@ public final class ServerProcess: @unchecked Sendable {
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "\(script) did not become ready"])
         }
         readyLine = line
+    }
+
+    /// `init` on a thread of its own: the wait for the ready line doesn't hold a thread of the cooperative pool.
+    public static func start(
+        script: String, arguments: [String] = [], environment: [String: String]? = nil, timeout: Double = 30
+    ) async throws -> ServerProcess {
+        try await DedicatedThread.run { () throws(any Error) -> ServerProcess in
+            try ServerProcess(script: script, arguments: arguments, environment: environment, timeout: timeout)
+        }
     }
 
     /// The port when the ready line is a port number.
