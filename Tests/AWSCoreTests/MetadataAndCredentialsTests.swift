@@ -299,14 +299,8 @@ import TestSupport
 }
 
 @Suite struct AWSClientBehaviourTests {
-    static let credentials = StaticCredentialsProvider(
-        Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t"))
-
     static func client(_ transport: FakeTransport, clock: any WallClock = SystemClock()) -> AWSClient {
-        AWSClient(
-            transport: transport, credentials: credentials, clock: ClockCorrection(base: clock),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
-            logger: LogCapture().logger())
+        .testing(over: transport, clock: clock)
     }
 
     static func parseAmzDate(_ text: String) -> UTCTime? {

@@ -6,14 +6,7 @@ import TestSupport
 @Suite struct PutLogEventsAnswerTests {
     static func logs(answering body: String) -> (CloudWatchLogsClient, FakeTransport) {
         let transport = FakeTransport(fallback: { _ in FakeTransport.response(200, body) })
-        let client = AWSClient(
-            transport: transport,
-            credentials: StaticCredentialsProvider(
-                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
-            clock: ClockCorrection(),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
-            logger: LogCapture().logger())
-        return (CloudWatchLogsClient(client: client, region: "us-east-1"), transport)
+        return (CloudWatchLogsClient(client: .testing(over: transport), region: "us-east-1"), transport)
     }
 
     @Test(

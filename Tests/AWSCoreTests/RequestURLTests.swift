@@ -5,9 +5,6 @@ import TestSupport
 /// The URL libcurl is given for endpoints with and without a path prefix (`AWS_EC2_METADATA_SERVICE_ENDPOINT`,
 /// `AWS_ENDPOINT_URL_*` may carry one): the prefix appears once, and it is part of the path SigV4 signs.
 @Suite struct RequestURLTests {
-    static let credentials = StaticCredentialsProvider(
-        Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t"))
-
     static func token(_ request: HTTPRequest) -> HTTPResponse {
         FakeTransport.response(200, "TOKEN-1", headers: [("X-aws-ec2-metadata-token-ttl-seconds", "21600")])
     }
@@ -49,10 +46,7 @@ import TestSupport
         let transport = FakeTransport(fallback: { _ in
             FakeTransport.response(200, "", headers: [("ETag", "\"abc\""), ("Content-Length", "5")])
         })
-        let client = AWSClient(
-            transport: transport, credentials: Self.credentials, clock: ClockCorrection(),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL_S3": configured])),
-            logger: LogCapture().logger())
+        let client = AWSClient.testing(over: transport, endpoints: ["AWS_ENDPOINT_URL_S3": configured])
         _ = try await S3Client(client: client, region: "us-east-1").headObject(bucket: "webclock-bucket", key: key)
         let sent = try #require(transport.sent.first)
         #expect(sent.url == expected)
@@ -69,10 +63,8 @@ import TestSupport
     ])
     func cloudWatchLogsURLs(configured: String, expected: String) async throws {
         let transport = FakeTransport(fallback: { _ in FakeTransport.response(200, "{}") })
-        let client = AWSClient(
-            transport: transport, credentials: Self.credentials, clock: ClockCorrection(),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": configured])),
-            logger: LogCapture().logger())
+        let client = AWSClient.testing(
+            over: transport, endpoints: ["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": configured])
         let logs = CloudWatchLogsClient(client: client, region: "us-east-1")
         _ = try await logs.putLogEvents(group: "/g", stream: "s", events: [.init(timestamp: 1, message: "m")])
         #expect(transport.sent.map(\.url) == [expected])

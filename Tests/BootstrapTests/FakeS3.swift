@@ -1,6 +1,7 @@
 import AWSCore
 import Logging
 import Synchronization
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -79,13 +80,7 @@ final class FakeS3: HTTPTransport, Sendable {
 
     /// The client the fetcher uses (path-style against a made-up endpoint; nothing leaves the process).
     func client(logger: Logger) -> S3Client {
-        let aws = AWSClient(
-            transport: self,
-            credentials: StaticCredentialsProvider(Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s")),
-            clock: ClockCorrection(base: SystemClock()),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
-            logger: logger)
-        return S3Client(client: aws, region: "us-east-1")
+        S3Client(client: .testing(over: self, logger: logger), region: "us-east-1")
     }
 
     func send(_ request: HTTPRequest, sink: ResponseSink) async throws -> HTTPResponse {

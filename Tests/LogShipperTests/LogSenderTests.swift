@@ -98,21 +98,26 @@ final class ScriptedCloudWatch: HTTPTransport, Sendable {
 
     init() throws {
         scratch = try TemporaryDirectory()
-        let client = AWSClient(
-            transport: cloudWatch,
-            credentials: StaticCredentialsProvider(
-                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
-            clock: ClockCorrection(),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
-            logger: LogCapture().logger())
-        let logs = CloudWatchLogsClient(client: client, region: "us-east-1")
-        sender = LogSender(
-            logs: logs,
-            provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: 30, logger: LogCapture().logger()),
-            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false,
-            logger: LogCapture().logger(),
-            bootBackoff: LogSender.steadyBackoff)
+        sender = Self.sender(
+            over: cloudWatch, scratch: scratch, retentionDays: 30, bootBackoff: LogSender.steadyBackoff)
     }
+
+    /// A sender over the scripted CloudWatch, writing dead letters into `scratch`.
+    static func sender(
+        over cloudWatch: ScriptedCloudWatch, scratch: TemporaryDirectory, retentionDays: Int?,
+        bootBackoff: LogSender.Backoff.Scale
+    ) -> LogSender {
+        let logs = CloudWatchLogsClient(client: .testing(over: cloudWatch), region: "us-east-1")
+        return LogSender(
+            logs: logs,
+            provisioner: StreamProvisioner(
+                logs: logs, group: "/g", retentionDays: retentionDays, logger: LogCapture().logger()),
+            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false,
+            logger: LogCapture().logger(), bootBackoff: bootBackoff)
+    }
+
+    /// A boot backoff of a year: a source throttled at boot would wait "forever".
+    static let yearLongBoot = LogSender.Backoff.Scale(base: .seconds(86_400 * 365), cap: .seconds(86_400 * 365))
 
     static func batch(_ source: String, _ sequence: UInt64 = 1) -> OutgoingBatch {
         let body =
@@ -202,20 +207,8 @@ final class ScriptedCloudWatch: HTTPTransport, Sendable {
     /// A source refused for the rate before anything of it was accepted waits on the boot scale (here a year):
     /// one request, no hammering, and the wait ends with the task.
     @Test func aThrottledBootWaitsAndTheWaitEndsWithCancellation() async throws {
-        let client = AWSClient(
-            transport: cloudWatch,
-            credentials: StaticCredentialsProvider(
-                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
-            clock: ClockCorrection(),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
-            logger: LogCapture().logger())
-        let logs = CloudWatchLogsClient(client: client, region: "us-east-1")
-        let patient = LogSender(
-            logs: logs,
-            provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: nil, logger: LogCapture().logger()),
-            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false,
-            logger: LogCapture().logger(),
-            bootBackoff: .init(base: .seconds(86_400 * 365), cap: .seconds(86_400 * 365)))
+        let patient = Self.sender(
+            over: cloudWatch, scratch: scratch, retentionDays: nil, bootBackoff: Self.yearLongBoot)
         cloudWatch.state.withLock { $0.throttle = true }
         let outcome = await withTaskGroup(of: LogSender.Outcome.self) { group in
             group.addTask { await patient.deliver(Self.batch("app")) }
@@ -233,20 +226,8 @@ final class ScriptedCloudWatch: HTTPTransport, Sendable {
     /// A drain started while a source waits on the boot scale (here a year) cuts the wait to the steady scale: the
     /// batch is delivered within seconds once CloudWatch takes it again.
     @Test func aDrainCutsTheBootWaitShort() async throws {
-        let client = AWSClient(
-            transport: cloudWatch,
-            credentials: StaticCredentialsProvider(
-                Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t")),
-            clock: ClockCorrection(),
-            endpoints: EndpointResolver(environment: Environment(["AWS_ENDPOINT_URL": "http://127.0.0.1:9"])),
-            logger: LogCapture().logger())
-        let logs = CloudWatchLogsClient(client: client, region: "us-east-1")
-        let patient = LogSender(
-            logs: logs,
-            provisioner: StreamProvisioner(logs: logs, group: "/g", retentionDays: nil, logger: LogCapture().logger()),
-            deadLetters: DeadLetterWriter(directory: scratch.file("dead-letter")), gzip: false,
-            logger: LogCapture().logger(),
-            bootBackoff: .init(base: .seconds(86_400 * 365), cap: .seconds(86_400 * 365)))
+        let patient = Self.sender(
+            over: cloudWatch, scratch: scratch, retentionDays: nil, bootBackoff: Self.yearLongBoot)
         cloudWatch.state.withLock {
             $0.throttle = true
             $0.group = true

@@ -1,4 +1,5 @@
 import AWSCore
+import Logging
 import Synchronization
 
 /// A scripted `HTTPTransport`: answers each request with the next handler's result and records what was sent.
@@ -52,4 +53,21 @@ public final class ManualClock: WallClock, Sendable {
 
     /// Moves the clock.
     public func advance(_ seconds: Double) { time.withLock { $0 = $0.adding(seconds) } }
+}
+
+extension AWSClient {
+    /// The static credentials test clients sign with.
+    public static let testCredentials = StaticCredentialsProvider(
+        Credentials(accessKeyID: "AKIATEST00000000", secretAccessKey: "s3cr3t"))
+
+    /// A client for tests over `transport` (a fake): the test credentials, and every service at an address nothing
+    /// listens on unless `endpoints` names others.
+    public static func testing(
+        over transport: any HTTPTransport, endpoints: [String: String] = ["AWS_ENDPOINT_URL": "http://127.0.0.1:9"],
+        clock: any WallClock = SystemClock(), logger: Logger = LogCapture().logger()
+    ) -> AWSClient {
+        AWSClient(
+            transport: transport, credentials: testCredentials, clock: ClockCorrection(base: clock),
+            endpoints: EndpointResolver(environment: Environment(endpoints)), logger: logger)
+    }
 }

@@ -113,17 +113,9 @@ public final class Harness: @unchecked Sendable {
     public func logEvents(
         group: String, stream: String, fromSink: Bool = false
     ) async throws -> [(timestamp: Int64, message: String)] {
-        let events = try await DedicatedThread.run { () throws(any Error) -> [Event] in
-            try self.logEvents(group: group, stream: stream, fromSink: fromSink).map {
-                Event(timestamp: $0.timestamp, message: $0.message)
-            }
+        try await DedicatedThread.run { () throws(any Error) -> [(timestamp: Int64, message: String)] in
+            try self.logEvents(group: group, stream: stream, fromSink: fromSink)
         }
-        return events.map { ($0.timestamp, $0.message) }
-    }
-
-    private struct Event: Sendable {
-        var timestamp: Int64
-        var message: String
     }
 
     /// Events in a stream, read with boto3.

@@ -5,17 +5,16 @@ import collections
 import json
 import os
 import signal
-import subprocess
 import time
 
-from conftest import agent_binary, app_archive, free_port, wait_for
+from conftest import app_archive, free_port, wait_for
 from test_logs import logs_config, messages, stream_of
+from test_status import run_status
 
 
 def status(agent):
     """`clock-agent status --json`, or None before the agent's status socket is up."""
-    result = subprocess.run([agent_binary(), "status", "--config", agent.config_path, "--json"], capture_output=True,
-                            text=True, timeout=30)
+    result = run_status(agent.config_path, "--json")
     if result.returncode != 0 and "no clock-agent is running" in result.stderr and agent.proc.poll() is None:
         return None
     assert result.returncode == 0, result.stderr
@@ -30,8 +29,7 @@ def source_status(agent, name):
 
 
 def status_text(agent):
-    result = subprocess.run([agent_binary(), "status", "--config", agent.config_path], capture_output=True, text=True,
-                            timeout=30)
+    result = run_status(agent.config_path)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -8,11 +8,11 @@ log, the notify socket, `clock-agent status`) would see.
 import json
 import os
 import signal
-import subprocess
 import time
 
-from conftest import NotifySocket, agent_binary, app_archive, base_config, free_port, lifecycle_calls, wait_for
+from conftest import NotifySocket, app_archive, base_config, free_port, lifecycle_calls, wait_for
 from test_logs import Writer, logs_config, stream_of
+from test_status import run_status
 
 
 def calls(harness, action, hook=None):
@@ -24,8 +24,7 @@ def completed(harness, hook, result="CONTINUE"):
 
 
 def status_json(agent):
-    out = subprocess.run([agent_binary(), "status", "--json", "--config", agent.config_path], capture_output=True,
-                         text=True, timeout=10, env=agent.env)
+    out = run_status(agent.config_path, "--json", env=agent.env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

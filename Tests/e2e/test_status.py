@@ -9,9 +9,9 @@ from conftest import agent_binary, app_archive, base_config, free_port, wait_for
 from test_logs import logs_config
 
 
-def run_status(config_path, *args):
+def run_status(config_path, *args, env=None):
     return subprocess.run([agent_binary(), "status", "--config", config_path, *args], capture_output=True, text=True,
-                          timeout=30)
+                          timeout=30, env=env)
 
 
 def test_status_and_metrics_of_a_running_agent(workdir, start_harness, agents):
