@@ -13,6 +13,13 @@ let gitCommit: String = {
     return git.currentCommit + (git.hasUncommittedChanges ? "-dirty" : "")
 }()
 
+/// zlib (gzip request bodies, `.tar.gz` artifacts): linked statically into release builds, so the release binary
+/// needs no libz of its own (libcurl may still load one); dynamically into debug builds.
+let zlibLinking: [LinkerSetting] = [
+    .linkedLibrary("z", .when(configuration: .debug)),
+    .unsafeFlags(["-Xlinker", "-Bstatic", "-Xlinker", "-lz", "-Xlinker", "-Bdynamic"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "clock-agent",
     products: [
@@ -38,10 +45,10 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"]), .yum(["systemd-devel"])]
         ),
+        // zlib's headers only: how it is linked is AWSCore's `zlibLinking`.
         .systemLibrary(
             name: "CZlib",
-            pkgConfig: "zlib",
-            providers: [.apt(["zlib1g-dev"]), .yum(["zlib-devel"])]
+            providers: [.apt(["zlib1g-dev"]), .yum(["zlib-devel", "zlib-static"])]
         ),
         .target(
             name: "AWSCore",
@@ -51,7 +58,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSwift
+            swiftSettings: strictSwift,
+            linkerSettings: zlibLinking
         ),
         .target(
             name: "AgentConfig",
