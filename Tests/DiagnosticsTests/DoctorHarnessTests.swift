@@ -39,16 +39,19 @@ struct DoctorHarnessTests {
     }
 
     /// A configuration like the e2e tests': the harness's artifact and hooks, an app health URL nobody serves.
-    func writeConfig(key: String? = nil, sha256: String? = nil, launchHook: String? = nil) throws -> String {
+    func writeConfig(
+        key: String? = nil, sha256: String? = nil, launchHook: String? = nil, retentionDays: Int? = nil
+    ) throws -> String {
         var app: [String: Any] = [
             "source": "s3://\(harness.info.bucket)/\(key ?? harness.info.artifact_key ?? "clock-app.tar.gz")",
             "install_dir": scratch.file("install"), "command": ["/usr/bin/python3", "app.py"],
             "health": ["url": "http://127.0.0.1:\(Self.closedPort())/healthz", "timeout": "500ms"],
         ]
         if let sha256 { app["sha256"] = sha256 }
+        var logs: [String: Any] = ["sources": [["name": "app", "type": "app"]]]
+        if let retentionDays { logs["retention_days"] = retentionDays }
         let config: [String: Any] = [
-            "state_dir": scratch.file("state"), "app": app,
-            "logs": ["sources": [["name": "app", "type": "app"]]],
+            "state_dir": scratch.file("state"), "app": app, "logs": logs,
             "lifecycle": [
                 "launch_hook": launchHook ?? harness.info.launch_hook, "terminate_hook": harness.info.terminate_hook,
             ],
@@ -217,6 +220,23 @@ struct DoctorHarnessTests {
         let again = await doctor(config: config)
         #expect(again["cloudwatch"]?.status == .ok)
         #expect(again["cloudwatch"]?.detail.hasPrefix("log group /clock/app exists; stream") == true)
+        #expect(again["cloudwatch"]?.detail.hasSuffix("; retention 30 days as configured") == true)
+
+        // A configured retention that differs from the existing group's is named, with the command that sets it;
+        // the doctor itself leaves the group's retention alone.
+        let week = await doctor(config: try writeConfig(retentionDays: 7))
+        let cloudwatch = try #require(week["cloudwatch"])
+        #expect(cloudwatch.status == .warn)
+        #expect(
+            cloudwatch.detail.contains(
+                "/clock/app: retention 30 days, but logs.retention_days is 7 (the agent sets retention only on a group it creates)"
+            ), "\(cloudwatch.detail)")
+        #expect(
+            cloudwatch.hint
+                == "aws logs put-retention-policy --log-group-name /clock/app --retention-in-days 7, or set logs.retention_days to match"
+        )
+        let group = try harness.control("GET", "/sink/events?group=/clock/app") as? [String: Any]
+        #expect(group?["retentionInDays"] as? Int == 30, "\(String(describing: group?["retentionInDays"]))")
     }
 
     @Test(arguments: [
@@ -320,5 +340,21 @@ struct DoctorHarnessTests {
             logs["iam"]?.hint.contains(
                 "logs:CreateLogStream on arn:aws:logs:\(harness.info.region):\(harness.info.account):log-group:/clock/app:log-stream:*"
             ) == true)
+
+        // The doctor's own read of the retention: a warning that names the action, nothing fails.
+        try harness.control("POST", "/policy/remove", ["sids": ["CheckRetention"]])
+        let retention = await doctor(config: config)
+        try harness.control("POST", "/policy/restore", [String: Any]())
+        let allGroups = "arn:aws:logs:\(harness.info.region):\(harness.info.account):log-group:*"
+        #expect(retention["cloudwatch"]?.status == .warn)
+        #expect(
+            retention["cloudwatch"]?.detail.hasPrefix(
+                "cannot read the retention of /clock/app (logs:DescribeLogGroups denied)")
+                == true, "\(String(describing: retention["cloudwatch"]?.detail))")
+        #expect(retention["iam"]?.detail.hasPrefix("denied (not essential): logs:DescribeLogGroups") == true)
+        #expect(
+            retention["iam"]?.hint
+                == "add logs:DescribeLogGroups on \(allGroups) to the instance role \(harness.info.role) (packaging/iam/clock-agent-policy.json)"
+        )
     }
 }

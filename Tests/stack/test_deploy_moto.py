@@ -295,6 +295,7 @@ def test_instance_role_policy_is_scoped_to_this_stack(deployed):
                              "autoscaling:SetInstanceHealth"], asg_arn),
         "FindGroup": (["autoscaling:DescribeAutoScalingInstances"], "*"),
         "CheckHooks": (["autoscaling:DescribeLifecycleHooks"], "*"),
+        "CheckRetention": (["logs:DescribeLogGroups"], f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"),
     }
     assert all(s["Effect"] == "Allow" for s in doc["Statement"])
 
@@ -372,6 +373,9 @@ def test_instance_role_scoping_allows_this_stack_and_nothing_else(deployed):
         ("autoscaling:SetInstanceHealth", f"{asg}:autoScalingGroupName/clock-other-asg", False),
         ("autoscaling:DescribeAutoScalingInstances", "*", True),
         ("autoscaling:DescribeLifecycleHooks", "*", True),
+        # DescribeLogGroups is authorized on the account's "no group" ARN, as AWS names it in its denials.
+        ("logs:DescribeLogGroups", f"{logs}::log-stream:", True),
+        ("logs:DescribeLogStreams", f"{logs}:/clock/app:log-stream:", False),
         ("autoscaling:UpdateAutoScalingGroup", f"{asg}:autoScalingGroupName/{STACK}-asg", False),
     ]
     wrong = [(action, resource, allowed) for action, resource, allowed in cases

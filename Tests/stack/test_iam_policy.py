@@ -113,8 +113,10 @@ def probes(h: Harness) -> list[Probe]:
         # Identity: the group of this instance when IMDS tags are off.
         Probe("autoscaling:DescribeAutoScalingInstances", frozenset({"FindGroup"}),
               lambda who: asg(who).describe_auto_scaling_instances(InstanceIds=[h.instance_id])),
-        # doctor: the configured hooks exist on the group.
+        # doctor: the configured hooks exist on the group; the log group's retention.
         Probe("autoscaling:DescribeLifecycleHooks", frozenset({"CheckHooks"}), hooks),
+        Probe("logs:DescribeLogGroups", frozenset({"CheckRetention"}),
+              lambda who: logs(who).describe_log_groups(logGroupNamePrefix=group, limit=1)),
     ]
 
 

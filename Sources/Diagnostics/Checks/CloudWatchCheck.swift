@@ -5,9 +5,9 @@ import FoundationEssentials
 /// calls: `CreateLogGroup` (already existing is fine), `CreateLogStream` of `<instance-id>/doctor`, and one
 /// `PutLogEvents` of a single event clearly labelled as the doctor's write test.
 ///
-/// Retention is only set when the doctor created the group itself (as the agent would); on an existing group it
-/// is left alone: reading it needs `logs:DescribeLogGroups`, which the agent's policy doesn't grant, and
-/// `PutRetentionPolicy` would change it.
+/// Retention is only set when the doctor created the group itself (as the agent would). On an existing group it is
+/// read (`DescribeLogGroups`, a doctor-only permission) and compared with `logs.retention_days`, never changed: the
+/// agent sets retention only on a group it creates, so a difference is the operator's to settle.
 struct CloudWatchCheck {
     /// The check's name in the report.
     static let name = "cloudwatch"
@@ -195,11 +195,62 @@ struct CloudWatchCheck {
                     outcome: Permission.outcome(of: error, success: "")))
             findings.add(.fail, "PutLogEvents to \(group)/\(stream) failed: \(error)", hint: "")
         }
-        if !created {
-            findings.ok(
-                "retention not checked (reading it needs logs:DescribeLogGroups; setting it would change the group)")
+        if groupExists && !created {
+            permissions.append(await existingRetention(group, wanted: logs.retentionDays, &findings))
         }
         return Outcome(result: findings.result, permissions: permissions)
+    }
+
+    /// Reads the retention of a group the doctor did not create and compares it with `logs.retention_days`.
+    private func existingRetention(_ group: String, wanted: Int?, _ findings: inout Findings) async -> Permission {
+        let resource = facts.names.allLogGroups
+        func permission(_ outcome: Permission.Outcome) -> Permission {
+            Permission(action: "logs:DescribeLogGroups", resource: resource, required: false, outcome: outcome)
+        }
+        let response: HTTPResponse
+        do {
+            // Names sort ascending and the group's own name is the shortest with its prefix: the first entry is the
+            // group, if it is there at all.
+            response = try await facts.probe.logs(
+                "DescribeLogGroups", [("logGroupNamePrefix", .string(group)), ("limit", .int(1))])
+        } catch let error as AWSError where Permission.isDenied(error) {
+            findings.add(
+                .warn, "cannot read the retention of \(group) (logs:DescribeLogGroups denied)",
+                hint: "add logs:DescribeLogGroups on \(resource) to \(facts.grantee) (\(PermissionsCheck.policyFile)) "
+                    + "so doctor can check it")
+            return permission(.denied)
+        } catch {
+            findings.add(.warn, "reading the retention of \(group) failed: \(AWSChecks.message(error))", hint: "")
+            return permission(Permission.outcome(of: error, success: ""))
+        }
+        guard let listed = try? JSONDecoder().decode(DescribedGroups.self, from: Data(response.body)),
+            let found = listed.logGroups.first(where: { $0.logGroupName == group })
+        else {
+            findings.add(.warn, "DescribeLogGroups did not list \(group): retention not checked", hint: "")
+            return permission(.allowed("DescribeLogGroups"))
+        }
+        let kept = found.retentionInDays.map { "retention \($0) days" } ?? "retention none (events never expire)"
+        switch wanted {
+        case nil:
+            findings.ok("\(kept) (logs.retention_days unset)")
+        case let days? where days == found.retentionInDays:
+            findings.ok("\(kept) as configured")
+        case let days?:
+            findings.add(
+                .warn,
+                "\(group): \(kept), but logs.retention_days is \(days) (the agent sets retention only on a group it creates)",
+                hint: "aws logs put-retention-policy --log-group-name \(group) --retention-in-days \(days), "
+                    + "or set logs.retention_days to match")
+        }
+        return permission(.allowed("DescribeLogGroups"))
+    }
+
+    private struct DescribedGroups: Decodable {
+        struct Group: Decodable {
+            var logGroupName: String
+            var retentionInDays: Int?
+        }
+        var logGroups: [Group]
     }
 
     private func unanswered(_ operation: String, _ error: any Error) -> CheckResult {

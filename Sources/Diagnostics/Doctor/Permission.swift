@@ -77,6 +77,9 @@ struct ResourceNames: Sendable {
     /// A log group's ARN.
     func logGroup(_ group: String) -> String { "arn:aws:logs:\(region):\(account):log-group:\(group)" }
 
+    /// Every log group of the account in the region: list calls such as `DescribeLogGroups` are authorized on it.
+    var allLogGroups: String { "arn:aws:logs:\(region):\(account):log-group:*" }
+
     /// The ARN of every stream of a log group.
     func logStreams(_ group: String) -> String { "arn:aws:logs:\(region):\(account):log-group:\(group):log-stream:*" }
 
