@@ -36,7 +36,7 @@ extension Configuration {
     }
 
     static func parse(_ root: ConfigNode) throws -> Configuration {
-        let top = try root.mapping(allowed: ["state_dir", "app", "logs", "lifecycle"])
+        let top = try root.mapping(allowed: ["state_dir", "app", "logs", "lifecycle", "metrics"])
         guard let appNode = top["app"] else {
             throw ConfigurationError(keyPath: "app", message: "required key is missing", file: root.file)
         }
@@ -44,6 +44,7 @@ extension Configuration {
         if let node = top["state_dir"] { config.stateDirectory = try absolutePath(node) }
         if let node = top["logs"] { config.logs = try LogsConfiguration.parse(node) }
         if let node = top["lifecycle"] { config.lifecycle = try LifecycleConfiguration.parse(node) }
+        if let node = top["metrics"] { config.metrics = try MetricsConfiguration.parse(node) }
         if config.logs.sources.count > 1, !config.logs.stream.contains("{source}") {
             throw ConfigurationError(
                 keyPath: "logs.stream",
@@ -390,6 +391,23 @@ extension LifecycleConfiguration {
             })
         else { throw node.error("expected a hook name of A-Z a-z 0-9 - _ /, got \"\(name)\"") }
         return name
+    }
+}
+
+extension MetricsConfiguration {
+    static func parse(_ node: ConfigNode) throws -> MetricsConfiguration {
+        let members = try node.mapping(allowed: ["listen"])
+        var metrics = MetricsConfiguration()
+        if let node = members["listen"], !node.isNull {
+            let text = try node.string()
+            guard let address = LoopbackAddress.parse(text) else {
+                throw node.error(
+                    "expected a loopback address and port (127.0.0.1:9464, [::1]:9464 or localhost:9464), got \"\(text)\""
+                )
+            }
+            metrics.listen = address
+        }
+        return metrics
     }
 }
 

@@ -57,6 +57,8 @@ extension Configuration {
         lines.append("  poll_interval: \(DurationText.format(lifecycle.pollInterval))")
         lines.append("  report_unhealthy: \(lifecycle.reportUnhealthy)")
         lines.append("  drain_timeout: \(DurationText.format(lifecycle.drainTimeout))")
+        lines.append("metrics:")
+        lines.append("  listen: \(metrics.listen.map { q($0.description) } ?? "null")")
         return lines.joined(separator: "\n") + "\n"
     }
 

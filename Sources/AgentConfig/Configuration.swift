@@ -11,6 +11,8 @@ public struct Configuration: Sendable, Equatable {
     public var logs: LogsConfiguration = LogsConfiguration()
     /// Lifecycle hooks and health reporting to the Auto Scaling group.
     public var lifecycle: LifecycleConfiguration = LifecycleConfiguration()
+    /// Where the Prometheus metrics are served besides the status socket.
+    public var metrics: MetricsConfiguration = MetricsConfiguration()
 
     /// Creates a configuration around an app; everything else takes its default.
     public init(app: AppConfiguration) { self.app = app }
@@ -209,4 +211,64 @@ public struct LifecycleConfiguration: Sendable, Equatable {
 
     /// Creates the defaults.
     public init() {}
+}
+
+/// `metrics:` — the Prometheus text of `/metrics`, served on the status socket always and, when `listen` is set, on a
+/// loopback TCP port too (most scrapers can't read a unix socket).
+public struct MetricsConfiguration: Sendable, Equatable {
+    /// `listen`: `127.0.0.1:PORT`, `[::1]:PORT` or `localhost:PORT`; nil (the default) serves no TCP port.
+    public var listen: LoopbackAddress?
+
+    /// Creates the defaults.
+    public init() {}
+}
+
+/// A loopback address and port to listen on (`metrics.listen`). Only loopback: the port is for a scraper on the
+/// instance (a Prometheus agent, the CloudWatch agent's Prometheus input); the agent opens nothing to the network.
+public struct LoopbackAddress: Sendable, Equatable, CustomStringConvertible {
+    /// The numeric address: `127.x.y.z` or `::1`.
+    public var host: String
+    /// 1–65535.
+    public var port: UInt16
+
+    /// Creates an address; `host` must already be a numeric loopback address.
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Whether the host is IPv6 (`::1`).
+    public var isIPv6: Bool { host.contains(":") }
+
+    /// `127.0.0.1:9464` or `[::1]:9464`, as it is written in the configuration.
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// Parses `host:port`; nil when it isn't a loopback address with a port of 1–65535.
+    public static func parse(_ text: String) -> LoopbackAddress? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return nil
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            // An IPv6 address needs its brackets: `::1:9464` could be read two ways.
+            guard let colon = text.firstIndex(of: ":"), colon == text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard portText.allSatisfy(\.isASCII), let port = UInt16(portText), port > 0 else { return nil }
+        switch host {
+        case "localhost": return LoopbackAddress(host: "127.0.0.1", port: port)
+        case "::1", "0:0:0:0:0:0:0:1": return LoopbackAddress(host: "::1", port: port)
+        default:
+            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+            guard octets.count == 4, octets[0] == "127",
+                octets.allSatisfy({ $0.count <= 3 && $0.allSatisfy(\.isASCII) && UInt8($0) != nil })
+            else { return nil }
+            return LoopbackAddress(host: octets.map { String(UInt8($0)!) }.joined(separator: "."), port: port)
+        }
+    }
 }

@@ -8,20 +8,71 @@ import Synchronization
 /// Serves the agent's state on a unix socket in `state_dir` (mode 0600: only root, or the agent's user, may
 /// connect): `GET /status` answers JSON, `GET /metrics` the Prometheus text format. Plain HTTP/1.1 with one
 /// request per connection, so `curl --unix-socket /var/lib/clock-agent/status.sock http://agent/status` works too.
+/// The same server on a loopback TCP port (`metrics.listen`) answers what its handler allows (only `/metrics`).
 /// Runs on a thread of its own; each answer is built from state the agent keeps current, without waiting.
 public final class StatusServer: Sendable {
     /// Builds the answer to a path: status code, content type, body.
     public typealias Handler = @Sendable (String) -> (status: Int, contentType: String, body: [UInt8])
 
-    /// The socket's path.
+    /// Where it listens: the socket's path, or `127.0.0.1:PORT` / `[::1]:PORT`.
     public let path: String
+    private let isUnixSocket: Bool
     private let listener: Int32
     private let handler: Handler
     private let stopped = Atomic<Bool>(false)
 
+    /// Listens on a loopback TCP address (`host` numeric: `127.x.y.z` or `::1`) and starts serving.
+    /// - Throws: `StatusError` naming the address (e.g. the port is taken).
+    public init(loopbackHost host: String, port: UInt16, handler: @escaping Handler) throws {
+        let ipv6 = host.contains(":")
+        path = ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+        isUnixSocket = false
+        self.handler = handler
+        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StatusError(message: "cannot create a socket for \(path)", errno: errno) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var bound: Int32 = -1
+        if ipv6 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else {
+                close(fd)
+                throw StatusError(message: "not a numeric IPv6 address: \(host)")
+            }
+            bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+                close(fd)
+                throw StatusError(message: "not a numeric IPv4 address: \(host)")
+            }
+            bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            throw StatusError(message: "cannot listen on \(path)", errno: code)
+        }
+        listener = fd
+        DedicatedThread.start { [self] in serve() }
+    }
+
     /// Binds the socket (replacing a stale one left by a crashed agent) and starts serving.
     public init(path: String, handler: @escaping Handler) throws {
         self.path = path
+        isUnixSocket = true
         self.handler = handler
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StatusError(message: "cannot create the status socket", errno: errno) }
@@ -44,11 +95,11 @@ public final class StatusServer: Sendable {
         DedicatedThread.start { [self] in serve() }
     }
 
-    /// Stops serving and removes the socket.
+    /// Stops serving (and removes the unix socket).
     public func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
-        unlink(path)
+        if isUnixSocket { unlink(path) }
     }
 
     /// The `sockaddr_un` of a socket path.

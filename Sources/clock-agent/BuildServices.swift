@@ -14,6 +14,14 @@ struct AgentServices {
     var agent: InstanceAgent
     var shipper: LogShipper
     var status: StatusServer
+    /// `/metrics` on `metrics.listen`, when it is set and the port could be opened.
+    var metrics: StatusServer?
+
+    /// Stops serving the status socket and the metrics port.
+    func stopServing() {
+        status.stop()
+        metrics?.stop()
+    }
 }
 
 /// Builds the agent from its configuration and the process environment: transport, metadata, identity,
@@ -75,6 +83,19 @@ func buildServices(
         configuration: configuration, identity: identity, agent: agent, shipper: shipper, credentials: credentials,
         startedAt: startedAt, registry: registry)
     let status = try StatusServer(path: configuration.stateDirectory + "/status.sock", handler: assembler.handle)
+    var metrics: StatusServer?
+    if let address = configuration.metrics.listen {
+        // The metrics port is a convenience: a port taken by something else is logged, not a reason to fail the
+        // launch (the same metrics stay on the status socket).
+        do {
+            metrics = try StatusServer(loopbackHost: address.host, port: address.port, handler: assembler.handleMetrics)
+            logger.info("serving metrics", metadata: ["metrics.listen": "\(address)"])
+        } catch {
+            logger.error(
+                "cannot serve metrics on metrics.listen; they stay on the status socket",
+                metadata: ["metrics.listen": "\(address)", "error": "\(error)"])
+        }
+    }
     return AgentServices(
         services: [
             // Log shipping starts first and stops last, so the agent's whole life, drain included, is shipped.
@@ -83,7 +104,7 @@ func buildServices(
                 service: AgentService(agent: agent), successTerminationBehavior: .gracefullyShutdownGroup,
                 failureTerminationBehavior: .gracefullyShutdownGroup),
         ],
-        agent: agent, shipper: shipper, status: status)
+        agent: agent, shipper: shipper, status: status, metrics: metrics)
 }
 
 /// Instance id, region and AZ, retried for a minute: at boot the metadata service may answer late.

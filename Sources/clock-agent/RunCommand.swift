@@ -104,7 +104,7 @@ struct RunCommand: AsyncParsableCommand {
             logger.notice("stopped during start-up", metadata: ["agent.signal": "\(stop.requested ?? "")"])
             return
         }
-        defer { services.status.stop() }
+        defer { services.stopServing() }
         // Signals reach the group through `stop` (trapped since the start), not through handlers of its own.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

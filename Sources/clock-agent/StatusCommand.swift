@@ -26,6 +26,7 @@ struct StatusCommand: ParsableCommand {
 
             The same socket serves the metrics in the Prometheus text format:
             curl --unix-socket /var/lib/clock-agent/status.sock http://agent/metrics
+            With metrics.listen set (e.g. 127.0.0.1:9464) they are on that loopback port too.
             """)
 
     /// `--config`.

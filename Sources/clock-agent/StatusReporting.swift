@@ -90,4 +90,13 @@ struct StatusAssembler: Sendable {
             return (404, "text/plain", Array("unknown path \(path); try /status or /metrics\n".utf8))
         }
     }
+
+    /// The loopback TCP port's handler (`metrics.listen`): `/metrics` only. The status (role, paths, errors) stays
+    /// on the owner-only socket; any local user can reach a loopback port.
+    func handleMetrics(_ path: String) -> (status: Int, contentType: String, body: [UInt8]) {
+        guard path == "/metrics" else {
+            return (404, "text/plain", Array("unknown path \(path); this port serves /metrics only\n".utf8))
+        }
+        return handle(path)
+    }
 }

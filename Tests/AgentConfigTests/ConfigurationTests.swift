@@ -32,6 +32,34 @@ import Testing
         #expect(config.lifecycle.drainTimeout == .seconds(600))
         #expect(config.logs.flushInterval == .seconds(1))
         #expect(config.logs.gzip == false)
+        #expect(config.metrics.listen == nil)
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1:9464", "127.0.0.1", 9464), ("localhost:9100", "127.0.0.1", 9100), ("[::1]:9464", "::1", 9464),
+        ("127.1.2.3:1", "127.1.2.3", 1), ("127.0.0.010:65535", "127.0.0.10", 65535),
+    ])
+    func metricsListensOnLoopback(text: String, host: String, port: Int) throws {
+        let config = try Configuration.parse(yaml: Self.minimal + "\nmetrics: {listen: \"\(text)\"}")
+        #expect(config.metrics.listen == LoopbackAddress(host: host, port: UInt16(port)))
+        // What `config check` prints parses back to the same address.
+        #expect(try Configuration.parse(yaml: config.yaml).metrics == config.metrics)
+    }
+
+    @Test(arguments: [
+        "0.0.0.0:9464", "10.0.0.5:9464", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "[::]:9464", "::1:9464",
+        "127.0.0.256:80", "127.0.0:80", "localhost:http", "[::1]9464", "example.com:9464", "",
+    ])
+    func metricsRefusesWhatIsNotLoopback(text: String) {
+        do {
+            _ = try Configuration.parse(yaml: Self.minimal + "\nmetrics: {listen: \"\(text)\"}", file: "test.yaml")
+            Issue.record("expected an error for \(text)")
+        } catch let error as ConfigurationError {
+            #expect(error.keyPath == "metrics.listen")
+            #expect(error.description.contains("expected a loopback address and port"), "\(error)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
     }
 
     @Test func fullDesignExampleParses() throws {

@@ -79,3 +79,55 @@ def test_status_and_metrics_of_a_running_agent(workdir, start_harness, agents):
     assert gone.returncode == 1
     assert "no clock-agent is running" in gone.stderr
     assert not os.path.exists(socket_path)  # a clean stop removes the socket
+
+
+def test_metrics_on_a_loopback_port(workdir, start_harness, agents):
+    """`metrics.listen`: the same Prometheus text on a loopback TCP port for scrapers that can't read a unix socket;
+    only /metrics (the status stays on the owner-only socket). A port already taken is logged and the agent still
+    comes up, its metrics on the socket."""
+    os.makedirs(os.path.join(workdir, "logs"))
+    harness = start_harness(app_archive(os.path.join(workdir, "clock-app.tar.gz")))
+    with open(os.path.join(workdir, "logs", "web.log"), "w") as f:
+        f.write("".join(f"line {n}\n" for n in range(7)))
+    port = free_port()
+    config = logs_config(workdir, harness, free_port())
+    config["metrics"] = {"listen": f"127.0.0.1:{port}"}
+    agent = agents(workdir, harness, config).start()
+    agent.wait_log("app is healthy")
+
+    def scrape(path):
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(request)
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        head, _, body = answer.decode().partition("\r\n\r\n")
+        return int(head.split()[1]), body
+
+    def shipped():
+        status, body = scrape("/metrics")
+        assert status == 200
+        values = [l.split()[-1] for l in body.splitlines() if l.startswith('clock_logs_events_shipped_total{source="files"}')]
+        return values and float(values[0]) == 7
+
+    wait_for(shipped, 30, message="7 events shipped in the metrics on the TCP port")
+    status, body = scrape("/status")
+    assert status == 404 and "serves /metrics only" in body
+    assert harness.info["role"] not in body
+
+    # The port is taken by another process: the next agent still starts, says so, and keeps the socket's metrics.
+    agent.stop()
+    before = len(agent.log())  # both agents append to the same log file
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        # SO_REUSEADDR: the scrapes above left the port in TIME_WAIT; a listener still keeps the agent out of it.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen(1)
+        again = agents(workdir, harness, config).start()
+        wait_for(lambda: "app is healthy" in again.log()[before:], 30, message="the second agent's app healthy")
+        assert "cannot serve metrics on metrics.listen" in again.log()[before:]
+        metrics = subprocess.run(["curl", "-sS", "--unix-socket", os.path.join(workdir, "state", "status.sock"),
+                                  "http://agent/metrics"], capture_output=True, text=True, timeout=30)
+        assert metrics.returncode == 0 and "clock_logs_events_shipped_total" in metrics.stdout
+        again.stop()
