@@ -402,7 +402,7 @@ extension MetricsConfiguration {
             let text = try node.string()
             guard let address = LoopbackAddress.parse(text) else {
                 throw node.error(
-                    "expected a loopback address and port (127.0.0.1:9464, [::1]:9464 or localhost:9464), got \"\(text)\""
+                    "expected a loopback address and a port of \(LoopbackAddress.lowestPort)–65535 (127.0.0.1:9464, [::1]:9464 or localhost:9464), got \"\(text)\""
                 )
             }
             metrics.listen = address

@@ -228,7 +228,7 @@ public struct MetricsConfiguration: Sendable, Equatable {
 public struct LoopbackAddress: Sendable, Equatable, CustomStringConvertible {
     /// The numeric address: `127.x.y.z` or `::1`.
     public var host: String
-    /// 1–65535.
+    /// 1024–65535.
     public var port: UInt16
 
     /// Creates an address; `host` must already be a numeric loopback address.
@@ -243,11 +243,16 @@ public struct LoopbackAddress: Sendable, Equatable, CustomStringConvertible {
     /// `127.0.0.1:9464` or `[::1]:9464`, as it is written in the configuration.
     public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    /// Parses `host:port`; nil when it isn't a loopback address with a port of 1–65535.
+    /// The lowest port accepted: the service runs without `CAP_NET_BIND_SERVICE`, so it can't bind below 1024.
+    public static let lowestPort: UInt16 = 1024
+
+    /// Parses `host:port`; nil when it isn't a loopback address (`127.x.y.z` in plain decimal, `[::1]`,
+    /// `localhost`) with a port of 1024–65535.
     public static func parse(_ text: String) -> LoopbackAddress? {
         let host: Substring
         let portText: Substring
-        if text.hasPrefix("[") {
+        let bracketed = text.hasPrefix("[")
+        if bracketed {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
                 return nil
             }
@@ -259,16 +264,23 @@ public struct LoopbackAddress: Sendable, Equatable, CustomStringConvertible {
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         }
-        guard portText.allSatisfy(\.isASCII), let port = UInt16(portText), port > 0 else { return nil }
-        switch host {
-        case "localhost": return LoopbackAddress(host: "127.0.0.1", port: port)
-        case "::1", "0:0:0:0:0:0:0:1": return LoopbackAddress(host: "::1", port: port)
-        default:
-            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-            guard octets.count == 4, octets[0] == "127",
-                octets.allSatisfy({ $0.count <= 3 && $0.allSatisfy(\.isASCII) && UInt8($0) != nil })
-            else { return nil }
-            return LoopbackAddress(host: octets.map { String(UInt8($0)!) }.joined(separator: "."), port: port)
+        guard let port = decimal(portText, upTo: Int(UInt16.max)).map(UInt16.init), port >= lowestPort else {
+            return nil
         }
+        if bracketed {
+            return host == "::1" || host == "0:0:0:0:0:0:0:1" ? LoopbackAddress(host: "::1", port: port) : nil
+        }
+        if host == "localhost" { return LoopbackAddress(host: "127.0.0.1", port: port) }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false).map { decimal($0, upTo: 255) }
+        guard octets.count == 4, octets[0] == 127, octets.allSatisfy({ $0 != nil }) else { return nil }
+        return LoopbackAddress(host: octets.map { String($0!) }.joined(separator: "."), port: port)
+    }
+
+    /// Plain decimal digits (no sign, no leading zero: `010` is octal to some tools) up to `limit`.
+    private static func decimal(_ text: Substring, upTo limit: Int) -> Int? {
+        guard (1...5).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+            text.utf8.count == 1 || text.utf8.first != 0x30, let value = Int(text), value <= limit
+        else { return nil }
+        return value
     }
 }

@@ -129,13 +129,25 @@ public final class StatusServer: Sendable {
         close(listener)
     }
 
+    /// How long a client may take to send its request, all of it: one connection is served at a time, so a client
+    /// trickling bytes must not hold the others off (a per-read timeout would let it).
+    static let requestDeadline: Duration = .seconds(2)
+
     private func answer(_ connection: Int32) {
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let deadline = ContinuousClock.now.advanced(by: Self.requestDeadline)
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while request.count < 16 * 1024 {
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { break }
+            var ready = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(
+                left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            let polled = poll(&ready, 1, max(1, milliseconds))
+            if polled < 0, errno == EINTR { continue }
+            guard polled > 0 else { break }
             let count = read(connection, &buffer, buffer.count)
             if count <= 0 { break }
             request.append(contentsOf: buffer[0..<count])

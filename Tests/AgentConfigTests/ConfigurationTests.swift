@@ -37,7 +37,7 @@ import Testing
 
     @Test(arguments: [
         ("127.0.0.1:9464", "127.0.0.1", 9464), ("localhost:9100", "127.0.0.1", 9100), ("[::1]:9464", "::1", 9464),
-        ("127.1.2.3:1", "127.1.2.3", 1), ("127.0.0.010:65535", "127.0.0.10", 65535),
+        ("127.1.2.3:1024", "127.1.2.3", 1024), ("127.0.0.0:65535", "127.0.0.0", 65535),
     ])
     func metricsListensOnLoopback(text: String, host: String, port: Int) throws {
         let config = try Configuration.parse(yaml: Self.minimal + "\nmetrics: {listen: \"\(text)\"}")
@@ -48,7 +48,10 @@ import Testing
 
     @Test(arguments: [
         "0.0.0.0:9464", "10.0.0.5:9464", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "[::]:9464", "::1:9464",
-        "127.0.0.256:80", "127.0.0:80", "localhost:http", "[::1]9464", "example.com:9464", "",
+        "127.0.0.256:9464", "127.0.0:9464", "localhost:http", "[::1]9464", "example.com:9464", "",
+        "127.0.0.1:80", "127.0.0.1:1023", "127.0.0.010:9464", "127.+0.+0.+1:9464", "127.-0.0.1:9464",
+        "127.0.0.1:+9464", "127.0.0.1:09464", "[127.0.0.1]:9464", "[localhost]:9464", " 127.0.0.1:9464",
+        "127.0.0.1:9464 ", "127.0.0.١:9464",
     ])
     func metricsRefusesWhatIsNotLoopback(text: String) {
         do {
@@ -56,7 +59,7 @@ import Testing
             Issue.record("expected an error for \(text)")
         } catch let error as ConfigurationError {
             #expect(error.keyPath == "metrics.listen")
-            #expect(error.description.contains("expected a loopback address and port"), "\(error)")
+            #expect(error.description.contains("expected a loopback address and a port of 1024–65535"), "\(error)")
         } catch {
             Issue.record("unexpected error \(error)")
         }

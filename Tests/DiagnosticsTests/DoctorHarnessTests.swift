@@ -40,7 +40,8 @@ struct DoctorHarnessTests {
 
     /// A configuration like the e2e tests': the harness's artifact and hooks, an app health URL nobody serves.
     func writeConfig(
-        key: String? = nil, sha256: String? = nil, launchHook: String? = nil, retentionDays: Int? = nil
+        key: String? = nil, sha256: String? = nil, launchHook: String? = nil, retentionDays: Int? = nil,
+        group: String? = nil
     ) throws -> String {
         var app: [String: Any] = [
             "source": "s3://\(harness.info.bucket)/\(key ?? harness.info.artifact_key ?? "clock-app.tar.gz")",
@@ -50,6 +51,7 @@ struct DoctorHarnessTests {
         if let sha256 { app["sha256"] = sha256 }
         var logs: [String: Any] = ["sources": [["name": "app", "type": "app"]]]
         if let retentionDays { logs["retention_days"] = retentionDays }
+        if let group { logs["group"] = group }
         let config: [String: Any] = [
             "state_dir": scratch.file("state"), "app": app, "logs": logs,
             "lifecycle": [
@@ -216,8 +218,15 @@ struct DoctorHarnessTests {
         let instance = (state?["instances"] as? [String: Any])?[harness.info.instance_id] as? [String: Any]
         #expect(instance?["state"] as? String == "Pending:Wait")
 
-        // A second run finds the group and stream already there.
-        let again = await doctor(config: config)
+        // A group whose name starts with this one's, with another retention (the doctor creates it): the retention
+        // read for /clock/app is /clock/app's own.
+        let sibling = await doctor(config: try writeConfig(retentionDays: 7, group: "/clock/app-old"))
+        #expect(
+            sibling["cloudwatch"]?.detail.hasPrefix("created log group /clock/app-old with retention 7 days") == true)
+
+        // A second run finds the group and stream already there (the configuration written again: writeConfig
+        // reuses one file).
+        let again = await doctor(config: try writeConfig(sha256: harness.info.artifact_sha256))
         #expect(again["cloudwatch"]?.status == .ok)
         #expect(again["cloudwatch"]?.detail.hasPrefix("log group /clock/app exists; stream") == true)
         #expect(again["cloudwatch"]?.detail.hasSuffix("; retention 30 days as configured") == true)

@@ -680,6 +680,15 @@ def test_sink_happy_path_keepalive_gzip_and_stats(h, sink):
     assert (st, out["__type"]) == (400, "InvalidParameterException")
     st, out, _ = sink_call(h, "DescribeLogStreams", {"logGroupName": "/clock/app"}, who="admin")
     assert st == 200 and [s["logStreamName"] for s in out["logStreams"]] == ["s1"]
+    # DescribeLogGroups: ASCII order, `limit` per page, the rest behind nextToken.
+    assert sink_call(h, "CreateLogGroup", {"logGroupName": "/clock/app-old"})[0] == 200
+    st, out, _ = sink_call(h, "DescribeLogGroups", {"logGroupNamePrefix": "/clock/app", "limit": 1})
+    assert st == 200 and [(g["logGroupName"], g.get("retentionInDays")) for g in out["logGroups"]] == [("/clock/app", 30)]
+    st, out, _ = sink_call(h, "DescribeLogGroups", {"logGroupNamePrefix": "/clock/app", "limit": 1,
+                                                    "nextToken": out["nextToken"]})
+    assert [g["logGroupName"] for g in out["logGroups"]] == ["/clock/app-old"] and "nextToken" not in out
+    st, out, _ = sink_call(h, "DescribeLogGroups", {"limit": 51})
+    assert (st, out["__type"]) == (400, "InvalidParameterException")
     logs = h.boto3_client("logs", endpoint_url=h.sink)           # plain boto3 also works against the sink
     got = logs.get_log_events(logGroupName="/clock/app", logStreamName="s1", startFromHead=True)
     assert [e["message"] for e in got["events"]] == ["one", "two", "three"]

@@ -195,7 +195,9 @@ struct CloudWatchCheck {
                     outcome: Permission.outcome(of: error, success: "")))
             findings.add(.fail, "PutLogEvents to \(group)/\(stream) failed: \(error)", hint: "")
         }
-        if groupExists && !created {
+        // The stream exists by now, so the group does (also when CreateLogGroup was denied: a group made by the
+        // operator's infrastructure code is the usual case).
+        if !created {
             permissions.append(await existingRetention(group, wanted: logs.retentionDays, &findings))
         }
         return Outcome(result: findings.result, permissions: permissions)

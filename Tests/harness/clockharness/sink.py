@@ -469,7 +469,15 @@ class LogsSink:
         for g in groups:
             if g["retentionInDays"] is None:
                 del g["retentionInDays"]
-        return {"logGroups": groups}
+        # Names in ASCII order, at most `limit` (1-50, default 50) per page, the rest behind nextToken (the index).
+        limit = req.get("limit", 50)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
+            raise _validation(limit, "limit", "Member must have value between 1 and 50")
+        start = int(req.get("nextToken") or 0)
+        page = {"logGroups": groups[start:start + limit]}
+        if start + limit < len(groups):
+            page["nextToken"] = str(start + limit)
+        return page
 
     def op_DeleteLogStream(self, req: dict, cred) -> dict:
         group, stream = req.get("logGroupName"), req.get("logStreamName")
