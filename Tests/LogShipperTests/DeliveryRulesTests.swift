@@ -132,6 +132,73 @@ import Testing
         #expect(backoff.notBefore == kept)
     }
 
+    /// Another source of the agent got through: a source deep in its boot backoff starts the boot scale over (its
+    /// wait cut to the first ceiling's draw, failures from one), so it doesn't sleep out a wide draw alone.
+    @Test func aSiblingsFirstAcceptanceStartsTheBootScaleOver() throws {
+        var backoff = backoff()
+        var now = start
+        for _ in 1...4 {
+            backoff.failed(try permit(backoff.admit(now: now)), now: now, random: 0.9, throttled: true)
+            now = backoff.notBefore!
+        }
+        // The fourth draw: 0.9 × 80 s.
+        let drawn = now
+        let sibling = drawn - .seconds(70)
+        backoff.restartBoot(now: sibling, random: 0.5)
+        #expect(backoff.notBefore == sibling + .seconds(5) && backoff.failures == 1 && !backoff.proven)
+        // Refused again, the window widens from the start of the boot scale: 0–20 s.
+        let retry = sibling + .seconds(5)
+        backoff.failed(try permit(backoff.admit(now: retry)), now: retry, random: 0.999_999, throttled: true)
+        #expect(backoff.notBefore! - retry <= .seconds(20) && backoff.notBefore! - retry > .seconds(19))
+        // A shorter wait is kept; one failed round, a proven source: nothing to start over.
+        var short = self.backoff()
+        short.failed(try permit(short.admit(now: start)), now: start, random: 0.1, throttled: true)
+        short.failed(
+            try permit(short.admit(now: start + .seconds(1))), now: start + .seconds(1), random: 0.01, throttled: true)
+        let kept = short.notBefore
+        short.restartBoot(now: start + .seconds(1), random: 0.999_999)
+        #expect(short.notBefore == kept && short.failures == 1)
+        var once = self.backoff()
+        once.failed(try permit(once.admit(now: start)), now: start, random: 0.9, throttled: true)
+        once.restartBoot(now: start, random: 0)
+        #expect(once.notBefore == start + .seconds(9))
+        var steady = try proven()
+        steady.failed(try permit(steady.admit(now: start)), now: start, random: 0.9, throttled: true)
+        steady.failed(
+            try permit(steady.admit(now: steady.notBefore!)), now: steady.notBefore!, random: 0.9, throttled: true)
+        let unchanged = steady
+        steady.restartBoot(now: start, random: 0)
+        #expect(steady == unchanged)
+    }
+
+    /// The same through the state the senders share: the first acceptance of one source restarts the boot backoff of
+    /// the others, once.
+    @Test func theFirstAcceptanceOfOneSourceRestartsTheOthersBoot() throws {
+        let shared = LogSender.SharedState(steady: LogSender.steadyBackoff, boot: LogSender.bootBackoff)
+        // files: four rounds refused for the rate, the last wait drawn far ahead (the rounds driven on a clock of
+        // their own, then the backoff installed as the shared state's).
+        var files = backoff()
+        var now = ContinuousClock.now
+        for _ in 1...4 {
+            files.failed(try permit(files.admit(now: now)), now: now, random: 0.9, throttled: true)
+            now = files.notBefore!
+        }
+        shared.state.withLock { $0.sources["files"] = .init(backoff: files, error: "ThrottlingException") }
+        guard case .wait(let until) = shared.admit("files") else {
+            Issue.record("files should be waiting")
+            return
+        }
+        #expect(until - ContinuousClock.now > .seconds(100))  // 0.9 × (10 + 20 + 40 + 80) s
+        shared.accepted("app", try permit(shared.admit("app")))
+        guard case .wait(let restarted) = shared.admit("files") else { return }  // a zero draw sends at once
+        #expect(restarted - ContinuousClock.now <= .seconds(10))
+        #expect(shared.state.withLock { $0.sources["files"]?.backoff.failures } == 1)
+        // A later acceptance of app (not its first) changes nothing for files.
+        let failures = shared.state.withLock { $0.sources["files"]!.backoff }
+        shared.accepted("app", try permit(shared.admit("app")))
+        #expect(shared.state.withLock { $0.sources["files"]!.backoff } == failures)
+    }
+
     @Test func aMinimumHoldsEvenWhenTheJitterIsSmall() throws {
         var backoff = try proven()
         let ticket = try permit(backoff.admit(now: start))

@@ -279,9 +279,18 @@ extension LogSender {
         }
 
         func accepted(_ source: String, _ ticket: Backoff.Ticket) {
+            let now = ContinuousClock.now
             state.withLock { table in
+                let firstAcceptance = table.sources[source]?.backoff.proven == false
                 table.sources[source]?.backoff.accepted(ticket)
                 table.sources[source]?.error = nil
+                // The account's quota let this agent through: its other sources still backing off at boot start their
+                // boot scale over instead of sleeping out a wide draw (a source alone in a 0–300 s wait would show
+                // its first lines minutes after its siblings). Refused again, their windows widen again.
+                guard firstAcceptance else { return }
+                for other in table.sources.keys where other != source {
+                    table.sources[other]?.backoff.restartBoot(now: now, random: Double.random(in: 0..<1))
+                }
             }
         }
 
@@ -326,6 +335,8 @@ extension LogSender {
     /// - An acceptance of a request sent in the current round ends the backoff (failures back to zero);
     ///   acceptances of older requests prove nothing about the rate now and change nothing, except that the source
     ///   is past its boot.
+    /// - A source's first acceptance starts the boot scale over for the agent's other sources still in their boot
+    ///   (`restartBoot`): the tail of a herd is then set by the luckiest source of each instance, not the unluckiest.
     public struct Backoff: Sendable, Equatable {
         /// How fast the ceiling grows: `min(cap, base × 2^(failures − 1))`.
         public struct Scale: Sendable, Equatable {
@@ -400,6 +411,17 @@ extension LogSender {
             proven = true
             if let until = notBefore, until > now {
                 notBefore = min(until, now + steady.ceiling(afterFailures: failures) * random)
+            }
+        }
+
+        /// Starts the boot scale over for a source still in its boot (another source of the agent had its first
+        /// acceptance): with more than one failed round, the wait is cut to `random` × the boot scale's first ceiling
+        /// if that is sooner, and the failures count from one again.
+        public mutating func restartBoot(now: ContinuousClock.Instant, random: Double) {
+            guard !proven, failures > 1 else { return }
+            failures = 1
+            if let until = notBefore, until > now {
+                notBefore = min(until, now + boot.ceiling(afterFailures: 1) * random)
             }
         }
 
