@@ -32,7 +32,7 @@ public final class StatusServer: Sendable {
         guard fd >= 0 else { throw StatusError(message: "cannot create a socket for \(path)", errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var bound: Int32 = -1
+        let bound: Int32
         if ipv6 {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
@@ -41,11 +41,7 @@ public final class StatusServer: Sendable {
                 close(fd)
                 throw StatusError(message: "not a numeric IPv6 address: \(host)")
             }
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
+            bound = Self.bind(fd, to: address)
         } else {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
@@ -54,17 +50,9 @@ public final class StatusServer: Sendable {
                 close(fd)
                 throw StatusError(message: "not a numeric IPv4 address: \(host)")
             }
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            bound = Self.bind(fd, to: address)
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let code = errno
-            close(fd)
-            throw StatusError(message: "cannot listen on \(path)", errno: code)
-        }
+        try Self.listen(fd, bound: bound, at: path)
         listener = fd
         DedicatedThread.start { [self] in serve() }
     }
@@ -74,22 +62,14 @@ public final class StatusServer: Sendable {
         self.path = path
         isUnixSocket = true
         self.handler = handler
+        let address = try Self.address(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StatusError(message: "cannot create the status socket", errno: errno) }
-        var address = try Self.address(path)
         unlink(path)
         let previousMask = umask(0o177)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = Self.bind(fd, to: address)
         umask(previousMask)
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let code = errno
-            close(fd)
-            throw StatusError(message: "cannot listen on \(path)", errno: code)
-        }
+        try Self.listen(fd, bound: bound, at: path)
         chmod(path, 0o600)
         listener = fd
         DedicatedThread.start { [self] in serve() }
@@ -100,6 +80,25 @@ public final class StatusServer: Sendable {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         if isUnixSocket { unlink(path) }
+    }
+
+    /// `bind(2)` to a `sockaddr_in`, `sockaddr_in6` or `sockaddr_un`; its result.
+    private static func bind<Address>(_ fd: Int32, to address: Address) -> Int32 {
+        withUnsafePointer(to: address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<Address>.size))
+            }
+        }
+    }
+
+    /// Starts listening on a socket `bind` returned `bound` for; closes it and throws, naming `path`, when either
+    /// failed.
+    private static func listen(_ fd: Int32, bound: Int32, at path: String) throws {
+        guard bound == 0, Glibc.listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            throw StatusError(message: "cannot listen on \(path)", errno: code)
+        }
     }
 
     /// The `sockaddr_un` of a socket path.

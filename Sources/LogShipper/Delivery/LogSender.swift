@@ -279,7 +279,6 @@ extension LogSender {
         }
 
         func accepted(_ source: String, _ ticket: Backoff.Ticket) {
-            let now = ContinuousClock.now
             state.withLock { table in
                 let firstAcceptance = table.sources[source]?.backoff.proven == false
                 table.sources[source]?.backoff.accepted(ticket)
@@ -288,6 +287,7 @@ extension LogSender {
                 // boot scale over instead of sleeping out a wide draw (a source alone in a 0–300 s wait would show
                 // its first lines minutes after its siblings). Refused again, their windows widen again.
                 guard firstAcceptance else { return }
+                let now = ContinuousClock.now
                 for other in table.sources.keys where other != source {
                     table.sources[other]?.backoff.restartBoot(now: now, random: Double.random(in: 0..<1))
                 }
