@@ -46,7 +46,7 @@ struct DoctorHarnessTests {
         var app: [String: Any] = [
             "source": "s3://\(harness.info.bucket)/\(key ?? harness.info.artifact_key ?? "clock-app.tar.gz")",
             "install_dir": scratch.file("install"), "command": ["/usr/bin/python3", "app.py"],
-            "health": ["url": "http://127.0.0.1:\(Self.closedPort())/healthz", "timeout": "500ms"],
+            "health": ["url": "http://127.0.0.1:\(try LoopbackPort.unused())/healthz", "timeout": "500ms"],
         ]
         if let sha256 { app["sha256"] = sha256 }
         var logs: [String: Any] = ["sources": [["name": "app", "type": "app"]]]
@@ -61,25 +61,6 @@ struct DoctorHarnessTests {
         let path = scratch.file("config.yaml")
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         return path
-    }
-
-    /// A loopback port nothing listens on (bound, then closed).
-    static func closedPort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Runs the doctor and checks it finished in time.

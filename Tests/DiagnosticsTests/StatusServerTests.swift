@@ -2,50 +2,14 @@ import AWSCore
 import AgentStatus
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// The status server on a loopback TCP port (`metrics.listen`), over IPv4 and IPv6: it answers through its handler,
 /// and a port already taken is an error that names the address.
 @Suite struct StatusServerTests {
-    /// A loopback port nothing listens on right now (bound to port 0, read back, closed).
-    static func freePort(ipv6: Bool) throws -> UInt16 {
-        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let bound = withUnsafeMutablePointer(to: &storage) { pointer -> Int32 in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Int32 in
-                if ipv6 {
-                    var any = sockaddr_in6()
-                    any.sin6_family = sa_family_t(AF_INET6)
-                    any.sin6_addr = in6addr_loopback
-                    return withUnsafePointer(to: &any) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                        }
-                    }
-                }
-                var any = sockaddr_in()
-                any.sin_family = sa_family_t(AF_INET)
-                any.sin_addr.s_addr = inet_addr("127.0.0.1")
-                return withUnsafePointer(to: &any) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
-                }
-            }
-        }
-        guard bound == 0 else { throw StatusError(message: "cannot bind a loopback port", errno: errno) }
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
-        }
-    }
-
     /// Whether `::1` can be bound here (IPv6 is off in some containers).
-    static let hasIPv6Loopback: Bool = (try? freePort(ipv6: true)) != nil
+    static let hasIPv6Loopback: Bool = (try? LoopbackPort.unused(ipv6: true)) != nil
 
     @Test func servesOnIPv4Loopback() async throws { try await servesOnALoopbackPort(host: "127.0.0.1") }
 
@@ -55,7 +19,7 @@ import Testing
 
     func servesOnALoopbackPort(host: String) async throws {
         let ipv6 = host.contains(":")
-        let port = try Self.freePort(ipv6: ipv6)
+        let port = try LoopbackPort.unused(ipv6: ipv6)
         let server = try StatusServer(loopbackHost: host, port: port) { path in
             path == "/metrics" ? (200, "text/plain", Array("clock_up 1\n".utf8)) : (404, "text/plain", [])
         }
@@ -81,7 +45,7 @@ import Testing
     /// A client that trickles its request a byte at a time doesn't hold the server (one connection at a time): the
     /// whole request must arrive within `StatusServer.requestDeadline`, and the next client is answered.
     @Test func aTricklingClientDoesNotHoldTheServer() async throws {
-        let port = try Self.freePort(ipv6: false)
+        let port = try LoopbackPort.unused(ipv6: false)
         let server = try StatusServer(loopbackHost: "127.0.0.1", port: port) { _ in (200, "text/plain", [0x31]) }
         defer { server.stop() }
         let trickler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -24,6 +24,18 @@ import Testing
         return backoff
     }
 
+    /// A source refused for the rate `rounds` times before any acceptance, each retry sent the moment its wait
+    /// ended, every wait `random` × the boot ceiling; `notBefore` is the last wait's end.
+    func throttledAtBoot(_ rounds: Int, random: Double, from start: ContinuousClock.Instant) throws -> Backoff {
+        var backoff = backoff()
+        var now = start
+        for _ in 1...rounds {
+            backoff.failed(try permit(backoff.admit(now: now)), now: now, random: random, throttled: true)
+            now = backoff.notBefore!
+        }
+        return backoff
+    }
+
     @Test func ceilingsDoubleUpToTheCap() {
         let steady = LogSender.steadyBackoff
         #expect(
@@ -110,15 +122,9 @@ import Testing
     /// A drain ends the boot: a wait drawn from the boot scale is cut to the steady one, and further refusals for
     /// the rate stay on the steady scale.
     @Test func aDrainCutsABootWaitToTheSteadyScale() throws {
-        var backoff = backoff()
-        var now = start
-        for _ in 1...2 {
-            backoff.failed(try permit(backoff.admit(now: now)), now: now, random: 0.9, throttled: true)
-            now = backoff.notBefore!
-        }
+        var backoff = try throttledAtBoot(2, random: 0.9, from: start)
         // 0.9 × 20 s drawn from the boot scale; the steady ceiling after 2 failures is 500 ms.
-        #expect(backoff.notBefore == now)
-        let drain = now - .seconds(18)
+        let drain = backoff.notBefore! - .seconds(18)
         backoff.endBoot(now: drain, random: 0.5)
         #expect(backoff.notBefore == drain + .milliseconds(250))
         #expect(backoff.proven && backoff.failures == 2)
@@ -135,15 +141,9 @@ import Testing
     /// Another source of the agent got through: a source deep in its boot backoff starts the boot scale over (its
     /// wait cut to the first ceiling's draw, failures from one), so it doesn't sleep out a wide draw alone.
     @Test func aSiblingsFirstAcceptanceStartsTheBootScaleOver() throws {
-        var backoff = backoff()
-        var now = start
-        for _ in 1...4 {
-            backoff.failed(try permit(backoff.admit(now: now)), now: now, random: 0.9, throttled: true)
-            now = backoff.notBefore!
-        }
+        var backoff = try throttledAtBoot(4, random: 0.9, from: start)
         // The fourth draw: 0.9 × 80 s.
-        let drawn = now
-        let sibling = drawn - .seconds(70)
+        let sibling = backoff.notBefore! - .seconds(70)
         backoff.restartBoot(now: sibling, random: 0.5)
         #expect(backoff.notBefore == sibling + .seconds(5) && backoff.failures == 1 && !backoff.proven)
         // Refused again, the window widens from the start of the boot scale: 0–20 s.
@@ -177,12 +177,7 @@ import Testing
         let shared = LogSender.SharedState(steady: LogSender.steadyBackoff, boot: LogSender.bootBackoff)
         // files: four rounds refused for the rate, the last wait drawn far ahead (the rounds driven on a clock of
         // their own, then the backoff installed as the shared state's).
-        var files = backoff()
-        var now = ContinuousClock.now
-        for _ in 1...4 {
-            files.failed(try permit(files.admit(now: now)), now: now, random: 0.9, throttled: true)
-            now = files.notBefore!
-        }
+        let files = try throttledAtBoot(4, random: 0.9, from: ContinuousClock.now)
         shared.state.withLock { $0.sources["files"] = .init(backoff: files, error: "ThrottlingException") }
         guard case .wait(let until) = shared.admit("files") else {
             Issue.record("files should be waiting")
