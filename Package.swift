@@ -13,12 +13,16 @@ let gitCommit: String = {
     return git.currentCommit + (git.hasUncommittedChanges ? "-dirty" : "")
 }()
 
-/// zlib (gzip request bodies, `.tar.gz` artifacts): linked statically into release builds, so the release binary
-/// needs no libz of its own (libcurl may still load one); dynamically into debug builds.
-let zlibLinking: [LinkerSetting] = [
-    .linkedLibrary("z", .when(configuration: .debug)),
-    .unsafeFlags(["-Xlinker", "-Bstatic", "-Xlinker", "-lz", "-Xlinker", "-Bdynamic"], .when(configuration: .release)),
-]
+/// A C library linked from its static archive (`lib<name>.a`) into release builds, so the release binary needs no
+/// shared copy of it; dynamically into debug builds. Used for zlib (gzip request bodies, `.tar.gz` artifacts; libcurl
+/// may still load a libz of its own) and libyaml (the config file).
+func staticInRelease(_ name: String) -> [LinkerSetting] {
+    [
+        .linkedLibrary(name, .when(configuration: .debug)),
+        .unsafeFlags(
+            ["-Xlinker", "-Bstatic", "-Xlinker", "-l\(name)", "-Xlinker", "-Bdynamic"], .when(configuration: .release)),
+    ]
+}
 
 let package = Package(
     name: "clock-agent",
@@ -28,8 +32,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -45,10 +48,15 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"]), .yum(["systemd-devel"])]
         ),
-        // zlib's headers only: how it is linked is AWSCore's `zlibLinking`.
+        // zlib's headers only: how it is linked is AWSCore's `staticInRelease("z")`.
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .yum(["zlib-devel", "zlib-static"])]
+        ),
+        // libyaml's headers only: how it is linked is AgentConfig's `staticInRelease("yaml")`.
+        .systemLibrary(
+            name: "CYAML",
+            providers: [.apt(["libyaml-dev"]), .yum(["libyaml-devel"])]
         ),
         .target(
             name: "AWSCore",
@@ -59,14 +67,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift,
-            linkerSettings: zlibLinking
+            linkerSettings: staticInRelease("z")
         ),
         .target(
             name: "AgentConfig",
-            dependencies: [
-                .product(name: "Yams", package: "Yams")
-            ],
-            swiftSettings: strictSwift
+            dependencies: ["CYAML"],
+            swiftSettings: strictSwift,
+            linkerSettings: staticInRelease("yaml")
         ),
         .target(
             name: "SystemdSupport",

@@ -1,20 +1,18 @@
-import Yams
-
 /// A YAML node with the key path that leads to it, so every error can name where it is.
 struct ConfigNode {
-    let node: Node
+    let node: YAMLNode
     let path: String
     let file: String?
 
     func error(_ message: String) -> ConfigurationError {
-        ConfigurationError(keyPath: path, message: message, line: node.mark.map { $0.line }, file: file)
+        ConfigurationError(keyPath: path, message: message, line: node.line, file: file)
     }
 
     func child(path key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     /// The members of a mapping, rejecting unknown keys and duplicates.
     func mapping(allowed: [String]) throws -> [String: ConfigNode] {
-        guard case .mapping(let mapping) = node else { throw error("expected a mapping of keys, got \(kind)") }
+        guard case .mapping(let mapping) = node.content else { throw error("expected a mapping of keys, got \(kind)") }
         var members: [String: ConfigNode] = [:]
         for (key, value) in mapping {
             guard let name = key.string else { throw error("keys must be strings") }
@@ -25,11 +23,11 @@ struct ConfigNode {
                 if let suggestion, Self.distance(suggestion, name) <= 2 { message += "; did you mean \(suggestion)?" }
                 message += ")"
                 throw ConfigurationError(
-                    keyPath: childPath, message: message, line: key.mark.map { $0.line }, file: file)
+                    keyPath: childPath, message: message, line: key.line, file: file)
             }
             guard members[name] == nil else {
                 throw ConfigurationError(
-                    keyPath: childPath, message: "key appears twice", line: key.mark.map { $0.line }, file: file)
+                    keyPath: childPath, message: "key appears twice", line: key.line, file: file)
             }
             members[name] = ConfigNode(node: value, path: childPath, file: file)
         }
@@ -38,7 +36,7 @@ struct ConfigNode {
 
     /// The entries of a mapping with free-form keys (e.g. `app.environment`), in file order.
     func pairs() throws -> [(String, ConfigNode)] {
-        guard case .mapping(let mapping) = node else { throw error("expected a mapping, got \(kind)") }
+        guard case .mapping(let mapping) = node.content else { throw error("expected a mapping, got \(kind)") }
         var result: [(String, ConfigNode)] = []
         for (key, value) in mapping {
             guard let name = key.string else { throw error("keys must be strings") }
@@ -49,42 +47,42 @@ struct ConfigNode {
 
     /// The items of a sequence.
     func sequence() throws -> [ConfigNode] {
-        guard case .sequence(let sequence) = node else { throw error("expected a list, got \(kind)") }
+        guard case .sequence(let sequence) = node.content else { throw error("expected a list, got \(kind)") }
         return sequence.enumerated().map { ConfigNode(node: $0.element, path: "\(path)[\($0.offset)]", file: file) }
     }
 
     var isNull: Bool {
-        if case .scalar = node, node.tagName == .null { return true }
+        if case .scalar = node.content, node.tag == .null { return true }
         return false
     }
 
     /// A string; numbers and booleans are accepted as their text only when `lenient` (environment values).
     func string(lenient: Bool = false) throws -> String {
-        guard case .scalar(let scalar) = node else { throw error("expected a string, got \(kind)") }
-        if !lenient, node.tagName != .str, scalar.style == .plain, node.tagName != .null {
+        guard case .scalar(let text, let plain) = node.content else { throw error("expected a string, got \(kind)") }
+        if !lenient, node.tag != .str, plain, node.tag != .null {
             // `PORT: 8080` is fine in an environment map, but `command: 5` is a mistake worth naming.
-            throw error("expected a string, got \(kind) \"\(scalar.string)\" (quote it)")
+            throw error("expected a string, got \(kind) \"\(text)\" (quote it)")
         }
-        if node.tagName == .null { throw error("expected a string, got nothing (null)") }
-        return scalar.string
+        if node.tag == .null { throw error("expected a string, got nothing (null)") }
+        return text
     }
 
     func int() throws -> Int {
-        guard case .scalar = node, node.tagName == .int, let value = node.int else {
+        guard let value = node.int else {
             throw error("expected an integer, got \(describe)")
         }
         return value
     }
 
     func bool() throws -> Bool {
-        guard case .scalar = node, node.tagName == .bool, let value = node.bool else {
+        guard let value = node.bool else {
             throw error("expected true or false, got \(describe)")
         }
         return value
     }
 
     func duration() throws -> Duration {
-        guard case .scalar(let scalar) = node, let value = DurationText.parse(scalar.string) else {
+        guard let text = node.string, let value = DurationText.parse(text) else {
             throw error("expected a duration such as 200ms, 5s, 5m or 1h, got \(describe)")
         }
         return value
@@ -101,12 +99,11 @@ struct ConfigNode {
     }
 
     var kind: String {
-        switch node {
+        switch node.content {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         case .scalar:
-            switch node.tagName {
+            switch node.tag {
             case .int: return "an integer"
             case .float: return "a number"
             case .bool: return "a boolean"
@@ -117,7 +114,7 @@ struct ConfigNode {
     }
 
     var describe: String {
-        if case .scalar(let scalar) = node { return "\(kind) \"\(scalar.string)\"" }
+        if let text = node.string { return "\(kind) \"\(text)\"" }
         return kind
     }
 
@@ -137,9 +134,4 @@ struct ConfigNode {
         }
         return previous[b.count]
     }
-}
-
-extension Node {
-    /// The resolved tag's name (`Tag.name` is not public in Yams; `rawValue` is the same text).
-    var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
 }

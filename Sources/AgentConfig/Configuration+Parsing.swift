@@ -1,14 +1,12 @@
-import Yams
-
 extension Configuration {
     /// Parses and validates YAML text. Errors name the key path and what was expected.
     /// - Parameter file: the file name used in error messages.
     public static func parse(yaml text: String, file: String? = nil) throws -> Configuration {
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigurationError(keyPath: "", message: "not valid YAML: \(Self.describe(error))", file: file)
+            root = try YAMLDocument.compose(text)
+        } catch {
+            throw ConfigurationError(keyPath: "", message: "not valid YAML: \(error)", file: file)
         }
         guard let root else { throw ConfigurationError(keyPath: "", message: "the file is empty", file: file) }
         return try parse(ConfigNode(node: root, path: "", file: file))
@@ -23,16 +21,6 @@ extension Configuration {
             throw ConfigurationError(keyPath: "", message: "\(error)", file: path)
         }
         return try parse(yaml: text, file: path)
-    }
-
-    private static func describe(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
-            .composer(_, let problem, let mark, _):
-            return "\(problem) at line \(mark.line), column \(mark.column)"
-        default:
-            return "\(error)"
-        }
     }
 
     static func parse(_ root: ConfigNode) throws -> Configuration {
@@ -413,5 +401,5 @@ extension MetricsConfiguration {
 
 private func missing(_ node: ConfigNode, _ key: String) -> ConfigurationError {
     ConfigurationError(
-        keyPath: node.child(path: key), message: "required key is missing", line: node.node.mark?.line, file: node.file)
+        keyPath: node.child(path: key), message: "required key is missing", line: node.node.line, file: node.file)
 }

@@ -2,15 +2,16 @@
  * Keeps the release binary loadable on Amazon Linux 2023 (glibc 2.34, libstdc++ of GCC 11) although it is linked on
  * Debian 12 (glibc 2.36, libstdc++ of GCC 12).
  *
- * Three symbols that the static Swift runtime and Foundation reference have a newer *default* version on the build
- * machine than AL2023 provides, so a plain link records that newer version and the loader refuses the binary there:
+ * Three symbols that the static Swift runtime and the libraries it may link reference have a newer *default* version on
+ * the build machine than AL2023 provides, so a plain link records that newer version and the loader refuses the binary
+ * there:
  *
  * - hypot, hypotf -> GLIBC_2.35. glibc 2.35 added these versions only to drop the SVID `matherr` error path; the
- *   result is the same as GLIBC_2.2.5's. Referenced by Foundation (CGFloat.swift.o) and the Glibc overlay; the agent
- *   never calls them.
+ *   result is the same as GLIBC_2.2.5's. Referenced by the Glibc overlay (hypotf); the agent never calls them.
  * - std::condition_variable::wait(std::unique_lock<std::mutex>&) -> GLIBCXX_3.4.30. GCC 12 added it only to change
  *   whether pthread_cancel can unwind through the wait (the agent never cancels threads); GLIBCXX_3.4.11 has been in
- *   every libstdc++ since GCC 4.4. Referenced by ICU (Foundation's internationalisation, linked in through Yams).
+ *   every libstdc++ since GCC 4.4. Referenced by ICU, which the binary no longer links (it uses FoundationEssentials,
+ *   not Foundation); kept so that a dependency bringing it back cannot make the binary unloadable on AL2023.
  *
  * packaging/build-release links this object with `-Xlinker --wrap=<symbol>` for each of them: every reference then
  * goes to `__wrap_<symbol>` below, which calls the old version looked up by name and version with dlvsym(3) on first
