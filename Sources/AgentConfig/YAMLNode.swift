@@ -36,7 +36,9 @@ struct YAMLNode: Sendable {
 
     var bool: Bool? {
         guard tag == .bool, let text = string else { return nil }
-        return YAMLScalar.trueWords.contains(text)
+        if YAMLScalar.trueWords.contains(text) { return true }
+        if YAMLScalar.falseWords.contains(text) { return false }
+        return nil  // `!!bool maybe`
     }
 }
 
@@ -50,7 +52,8 @@ struct YAMLError: Error, CustomStringConvertible {
 }
 
 /// Reads one YAML document into `YAMLNode`s with libyaml's event parser. Anchors and aliases are expanded (within
-/// `nodeLimit`, so an alias bomb is an error, not an out-of-memory); nesting is bounded by `depthLimit`.
+/// `nodeLimit`, so an alias bomb is an error, not an out-of-memory); nesting, aliased nodes included, is bounded by
+/// `depthLimit`.
 enum YAMLDocument {
     static let depthLimit = 64
     static let nodeLimit = 100_000
@@ -67,7 +70,7 @@ enum YAMLDocument {
         let result: Result<YAMLNode?, YAMLError> = bytes.withUnsafeBufferPointer { buffer in
             withUnsafeMutablePointer(to: &parser) { parser in
                 yaml_parser_set_input_string(parser, buffer.baseAddress, buffer.count - 1)
-                var composer = Composer(parser: parser)
+                var composer = Composer(parser: parser, input: UnsafeBufferPointer(rebasing: buffer.dropLast()))
                 return Result { () throws(YAMLError) in try composer.document() }
             }
         }
@@ -90,19 +93,25 @@ enum YAMLDocument {
 
     private struct Composer {
         let parser: UnsafeMutablePointer<yaml_parser_t>
-        var anchors: [String: (node: YAMLNode, size: Int)] = [:]
+        let input: UnsafeBufferPointer<UInt8>
+        var anchors: [String: (node: YAMLNode, size: Int, height: Int)] = [:]
         var nodes = 0
 
         func next() throws(YAMLError) -> Event {
             var event = yaml_event_t()
             guard yaml_parser_parse(parser, &event) == 1 else {
                 let parser = parser.pointee
-                let problem = parser.problem.map { String(cString: $0) } ?? "unreadable YAML"
-                var text = problem
-                if let context = parser.context.map({ String(cString: $0) }) { text = "\(context): \(problem)" }
-                throw YAMLError(
-                    problem: text, line: Int(parser.problem_mark.line) + 1,
-                    column: Int(parser.problem_mark.column) + 1)
+                var text = parser.problem.map { String(cString: $0) } ?? "unreadable YAML"
+                if let context = parser.context.map({ String(cString: $0) }) { text = "\(context): \(text)" }
+                guard parser.error == YAML_READER_ERROR else {
+                    throw YAMLError(
+                        problem: text, line: Int(parser.problem_mark.line) + 1,
+                        column: Int(parser.problem_mark.column) + 1)
+                }
+                // The reader's checks (control characters, invalid UTF-8) give a byte offset, not a mark.
+                if parser.problem_value >= 0 { text += " (byte 0x\(String(parser.problem_value, radix: 16)))" }
+                let (line, column) = Self.position(ofByte: Int(parser.problem_offset), in: input)
+                throw YAMLError(problem: text, line: line, column: column)
             }
             defer { yaml_event_delete(&event) }
             let line = Int(event.start_mark.line) + 1
@@ -134,13 +143,28 @@ enum YAMLDocument {
             return Event(kind: kind, line: line, column: column)
         }
 
+        /// 1-based line and column (in characters, as libyaml counts them) of a byte offset.
+        static func position(ofByte offset: Int, in input: UnsafeBufferPointer<UInt8>) -> (line: Int, column: Int) {
+            var line = 1
+            var column = 1
+            for byte in input.prefix(offset) {
+                if byte == 0x0A {
+                    line += 1
+                    column = 1
+                } else if byte & 0xC0 != 0x80 {
+                    column += 1
+                }
+            }
+            return (line, column)
+        }
+
         mutating func document() throws(YAMLError) -> YAMLNode? {
             guard case .streamStart = try next().kind else {
                 throw YAMLError(problem: "no YAML stream", line: 1, column: 1)
             }
             let first = try next()
             guard case .documentStart = first.kind else { return nil }  // stream end: no document at all
-            let root = try node(try next(), depth: 0)
+            let root = try node(try next(), depth: 0).node
             _ = try next()  // document end
             let after = try next()
             if case .documentStart = after.kind {
@@ -160,7 +184,8 @@ enum YAMLDocument {
             }
         }
 
-        private mutating func node(_ event: Event, depth: Int) throws(YAMLError) -> YAMLNode {
+        /// The node that starts with `event`, and its height (1 for a scalar).
+        private mutating func node(_ event: Event, depth: Int) throws(YAMLError) -> (node: YAMLNode, height: Int) {
             guard depth < YAMLDocument.depthLimit else {
                 throw YAMLError(
                     problem: "nested deeper than \(YAMLDocument.depthLimit) levels", line: event.line,
@@ -169,16 +194,22 @@ enum YAMLDocument {
             let start = nodes
             let anchor: String?
             let result: YAMLNode
+            var height = 1
             switch event.kind {
             case .alias(let name):
                 guard let anchored = anchors[name] else {
                     throw YAMLError(problem: "unknown alias *\(name)", line: event.line, column: event.column)
                 }
+                guard depth + anchored.height <= YAMLDocument.depthLimit else {
+                    throw YAMLError(
+                        problem: "nested deeper than \(YAMLDocument.depthLimit) levels", line: event.line,
+                        column: event.column)
+                }
                 try count(anchored.size, at: event)
                 var copy = anchored.node
                 copy.line = event.line
                 copy.column = event.column
-                return copy
+                return (copy, anchored.height)
             case .scalar(let value, let tag, let name, let plain):
                 try count(1, at: event)
                 anchor = name
@@ -192,7 +223,9 @@ enum YAMLDocument {
                 while true {
                     let item = try next()
                     if case .sequenceEnd = item.kind { break }
-                    items.append(try node(item, depth: depth + 1))
+                    let child = try node(item, depth: depth + 1)
+                    items.append(child.node)
+                    height = max(height, child.height + 1)
                 }
                 result = YAMLNode(content: .sequence(items), tag: .other("seq"), line: event.line, column: event.column)
             case .mappingStart(let name):
@@ -203,14 +236,16 @@ enum YAMLDocument {
                     let keyEvent = try next()
                     if case .mappingEnd = keyEvent.kind { break }
                     let key = try node(keyEvent, depth: depth + 1)
-                    pairs.append((key, try node(try next(), depth: depth + 1)))
+                    let value = try node(try next(), depth: depth + 1)
+                    pairs.append((key.node, value.node))
+                    height = max(height, key.height + 1, value.height + 1)
                 }
                 result = YAMLNode(content: .mapping(pairs), tag: .other("map"), line: event.line, column: event.column)
             default:
                 throw YAMLError(problem: "unexpected YAML structure", line: event.line, column: event.column)
             }
-            if let anchor { anchors[anchor] = (result, nodes - start) }
-            return result
+            if let anchor { anchors[anchor] = (result, nodes - start, height) }
+            return (result, height)
         }
     }
 }

@@ -108,6 +108,8 @@ import Testing
             ("a: 1\n---\nb: 2\n", "a second document (---) in the file; a config is one document at line 2, column 1"),
             ("a: \"\\q\"\n", "found unknown escape character at line 1, column 5"),
             ("\t a: 1\n", "line 1"),
+            ("a: 1\nb: 2\nc: \u{7}x\n", "control characters are not allowed (byte 0x7) at line 3, column 4"),
+            ("a: 1\nb: é\u{1}\n", "at line 2, column 5"),
         ] as [(String, String?)])
     func unreadableDocumentsNameWhereAndWhy(text: String, fragment: String?) throws {
         guard let fragment else {
@@ -125,6 +127,26 @@ import Testing
         #expect(
             try YAMLDocument.compose("a: " + String(repeating: "[", count: 60) + String(repeating: "]", count: 60))
                 != nil)
+    }
+
+    @Test func aliasesCountTowardsTheNestingBound() throws {
+        let sixty = String(repeating: "[", count: 60) + String(repeating: "]", count: 60)
+        // 60 levels anchored at depth 1 fit; pasted at depth 5 they don't.
+        #expect(try YAMLDocument.compose("a: &deep \(sixty)\nb: *deep\n") != nil)
+        let error = #expect(throws: YAMLError.self) {
+            try YAMLDocument.compose("a: &deep \(sixty)\nb: [[[[*deep]]]]\n")
+        }
+        #expect(error?.problem == "nested deeper than 64 levels")
+    }
+
+    @Test func anExplicitBoolMustBeABooleanWord() throws {
+        #expect(try Self.value("!!bool yes").bool == true)
+        #expect(try Self.value("!!bool 'off'").bool == false)
+        #expect(try Self.value("!!bool enabled").bool == nil)
+        let error = #expect(throws: ConfigurationError.self) {
+            try Configuration.parse(yaml: "app: {source: s3://b-1/k, command: [a]}\nlogs: {gzip: !!bool enabled}")
+        }
+        #expect(error?.keyPath == "logs.gzip")
     }
 
     @Test func anAliasBombIsRefusedNotExpanded() throws {
