@@ -62,6 +62,7 @@ let package = Package(
             name: "AWSCore",
             dependencies: [
                 "CCurl",
+                "CLinux",
                 "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

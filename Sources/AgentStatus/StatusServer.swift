@@ -54,7 +54,7 @@ public final class StatusServer: Sendable {
         }
         try Self.listen(fd, bound: bound, at: path)
         listener = fd
-        DedicatedThread.start { [self] in serve() }
+        DedicatedThread.start(name: "metrics") { [self] in serve() }
     }
 
     /// Binds the socket (replacing a stale one left by a crashed agent) and starts serving.
@@ -72,7 +72,7 @@ public final class StatusServer: Sendable {
         try Self.listen(fd, bound: bound, at: path)
         chmod(path, 0o600)
         listener = fd
-        DedicatedThread.start { [self] in serve() }
+        DedicatedThread.start(name: "status") { [self] in serve() }
     }
 
     /// Stops serving (and removes the unix socket).

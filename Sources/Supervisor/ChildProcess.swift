@@ -84,7 +84,7 @@ public final class ChildProcess: Sendable {
             throw SupervisorError(message: "cannot start \(program) (\(Self.stageName(stage)))", errno: error)
         }
         self.pid = pid
-        DedicatedThread.start { [self] in reap() }
+        DedicatedThread.start(name: "reaper") { [self] in reap() }
     }
 
     /// Waits for the child to end.

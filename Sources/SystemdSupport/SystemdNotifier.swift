@@ -26,7 +26,7 @@ public final class SystemdNotifier: Sendable {
     /// Creates a notifier; its sending thread starts only under systemd.
     public init(environment: Environment = .process()) {
         enabled = environment["NOTIFY_SOCKET"] != nil
-        if enabled { DedicatedThread.start { [self] in run() } }
+        if enabled { DedicatedThread.start(name: "sd-notify") { [self] in run() } }
     }
 
     /// Queues raw `KEY=VALUE` lines.

@@ -54,6 +54,14 @@ def test_status_and_metrics_of_a_running_agent(workdir, start_harness, agents):
     for secret in (secrets["SecretAccessKey"], secrets["Token"], secrets["AccessKeyId"]):
         assert secret not in text.stdout
 
+    # The agent's own threads carry names for `top -H` and perf (libdispatch names the pool's).
+    task = f"/proc/{agent.proc.pid}/task"
+    names = set()
+    for tid in os.listdir(task):
+        with open(os.path.join(task, tid, "comm")) as f:
+            names.add(f.read().strip())
+    assert {"shipper", "curl", "checkpoints", "reaper", "status"} <= names, sorted(names)
+
     socket_path = os.path.join(workdir, "state", "status.sock")
     assert stat.S_IMODE(os.stat(socket_path).st_mode) == 0o600
     metrics = subprocess.run(["curl", "-sS", "--unix-socket", socket_path, "http://agent/metrics"], capture_output=True,

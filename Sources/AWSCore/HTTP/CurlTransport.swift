@@ -79,7 +79,7 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     func start() {
-        DedicatedThread.start { [self] in run() }
+        DedicatedThread.start(name: "curl") { [self] in run() }
     }
 
     func submit(_ transfer: CurlTransfer) {

@@ -91,7 +91,7 @@ final class ShipperLoop: @unchecked Sendable {
     }
 
     /// Starts the thread.
-    func start() { DedicatedThread.start { [self] in run() } }
+    func start() { DedicatedThread.start(name: "shipper") { [self] in run() } }
 
     /// Sends a message to the loop and wakes it.
     func post(_ message: Message) {

@@ -37,7 +37,7 @@ public final class CheckpointStore: Sendable {
     public init(directory: String) throws {
         self.directory = directory
         try makeDirectory(directory)
-        DedicatedThread.start { [self] in run() }
+        DedicatedThread.start(name: "checkpoints") { [self] in run() }
     }
 
     /// The saved checkpoint of a source, if any.
