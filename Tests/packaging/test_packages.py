@@ -24,7 +24,7 @@ from nspawn import rootfs_path, run_in_root  # noqa: E402
 BUILD = os.path.join(REPO, "packaging", "build-packages")
 FILES = ["/usr/bin/clock-agent", "/usr/lib/systemd/system/clock-agent.service", "/usr/share/man/man1/clock-agent.1.gz",
          "/usr/share/bash-completion/completions/clock-agent", "/usr/share/fish/vendor_completions.d/clock-agent.fish",
-         "/usr/share/clock-agent/config.example.yaml"]
+         "/usr/share/clock-agent/config.example.yaml", "/usr/share/doc/clock-agent/copyright"]
 
 
 def package_binary() -> str:
@@ -86,6 +86,19 @@ def test_rpm_declares_dependencies_and_holds_the_files(packages):
     for path in FILES + ["/usr/share/zsh/site-functions/_clock-agent"]:
         assert path in listing, path
     assert "/etc/clock-agent/config.yaml" not in listing
+
+
+def test_the_licences_of_what_is_linked_in_are_installed(packages):
+    """The binary carries the Swift runtime, every SwiftPM dependency, zlib and libyaml; their licences go with it."""
+    with open(os.path.join(packages["root"], "usr/share/doc/clock-agent/copyright")) as f:
+        text = f.read()
+    headings = re.findall(r"^(.+)\n=+\n", text, re.M)
+    for component in ("Swift runtime", "swift-crypto ", "swift-argument-parser ", "swift-log ", "swift-metrics ",
+                      "swift-prometheus ", "swift-service-lifecycle ", "zlib ", "libyaml "):
+        assert any(h.startswith(component) for h in headings), (component, headings)
+    assert "Apache License" in text and "Permission is hereby granted" in text  # Apache-2.0 and libyaml's MIT
+    assert "Jean-loup Gailly" in text  # zlib's licence names its authors
+    assert not any(h.startswith("Yams") for h in headings), "only what the build links"
 
 
 def test_man_page_renders_without_warnings(packages):
