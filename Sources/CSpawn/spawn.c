@@ -67,9 +67,8 @@ int clock_spawn(const clock_spawn_attributes *attributes, pid_t *pid, int *stage
         int report = status_pipe[1];
         close(status_pipe[0]);
 
-        sigset_t empty;
-        sigemptyset(&empty);
-        sigprocmask(SIG_SETMASK, &empty, NULL);
+        // Default dispositions first, then unblock: a signal arriving in between must not run a handler inherited
+        // from the agent (libdispatch's forwards it to a thread the child doesn't have, and it would be lost).
         struct sigaction defaults;
         memset(&defaults, 0, sizeof(defaults));
         defaults.sa_handler = SIG_DFL;
@@ -77,6 +76,9 @@ int clock_spawn(const clock_spawn_attributes *attributes, pid_t *pid, int *stage
             if (signal_number == SIGKILL || signal_number == SIGSTOP) continue;
             sigaction(signal_number, &defaults, NULL);
         }
+        sigset_t empty;
+        sigemptyset(&empty);
+        sigprocmask(SIG_SETMASK, &empty, NULL);
 
         if (attributes->new_session && setsid() < 0) child_fail(report, CLOCK_SPAWN_SETSID);
 

@@ -14,11 +14,25 @@ import ArgumentParser
 @main
 enum ClockAgentMain {
     static func main() {
+        blockSignalsButInterrupts()
         Task.detached {
             await ClockAgent.main()  // exits with the command's status on errors (ArgumentParser's `exit(withError:)`)
             exit(0)
         }
         while true { pause() }
+    }
+
+    /// The main thread takes no asynchronous signal but SIGINT and SIGTERM, as libdispatch's threads take none: a
+    /// stray SIGHUP or SIGUSR1 is left pending instead of ending the agent with its default action. (With the
+    /// dispatch_main entry the main thread was gone; its exit had blocked them all.) SIGINT and SIGTERM stay
+    /// deliverable here so that Ctrl-C ends `doctor` and `status`; `run` traps them from its first moment.
+    private static func blockSignalsButInterrupts() {
+        var mask = sigset_t()
+        sigfillset(&mask)
+        for deliverable in [SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT] {
+            sigdelset(&mask, deliverable)
+        }
+        pthread_sigmask(SIG_BLOCK, &mask, nil)
     }
 }
 

@@ -99,14 +99,19 @@ def test_spot_notice_drains_within_the_notice(workdir, start_harness, agents):
     assert "spot interruption notice; draining before it" in agent.log()
 
 
-def test_systemd_stop_drains_without_the_terminate_hook(workdir, start_harness, agents):
+def test_systemd_stop_drains_without_the_terminate_hook_and_stray_signals_do_not_stop_it(workdir, start_harness, agents):
     os.makedirs(os.path.join(workdir, "logs"))
     harness = start_harness(app_archive(os.path.join(workdir, "clock-app.tar.gz")))
     writer = Writer(os.path.join(workdir, "logs", "web.log"), rate=1000)
     agent = agents(workdir, harness, logs_config(workdir, harness, free_port())).start()
     wait_for(lambda: completes(harness, "clock-launch"), 30, message="launch CONTINUE")
     writer.start()
+    # Signals nobody asked for (a stray SIGHUP or SIGUSR1, say from a log rotator's misconfigured postrotate) are
+    # not a reason to stop without draining: they stay pending.
+    for stray in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT, signal.SIGALRM):
+        agent.signal(stray)
     time.sleep(2)
+    assert agent.proc.poll() is None, "a stray signal ended the agent: " + agent.log()[-1000:]
     writer.stop()
     agent.signal(signal.SIGTERM)
     assert agent.wait(60) == 0

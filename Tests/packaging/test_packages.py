@@ -2,8 +2,9 @@
 do to an operator's machine — the .deb in a clean Debian 12 root (Tests/boot/build-rootfs) booted by nothing but
 systemd-nspawn with a private network, the .rpm with rpm --root on a throw-away overlay of the same root.
 
-The packaged binary is $CLOCK_PACKAGE_BIN, else out/clock-agent (packaging/build-release). It must run without the
-Swift toolchain, as it will on an instance. The packages are built here uncompressed, release 1 and release 2 (for
+The packaged binary is $CLOCK_PACKAGE_BIN, else out/clock-agent (packaging/build-release), with the
+clock-agent.notices build-release writes next to it. It must run without the Swift toolchain, as it will on an
+instance. The packages are built here uncompressed, release 1 and release 2 (for
 the upgrade), from that binary.
 """
 
