@@ -168,56 +168,54 @@ enum YAMLDocument {
             _ = try next()  // document end
             let after = try next()
             if case .documentStart = after.kind {
-                throw YAMLError(
-                    problem: "a second document (---) in the file; a config is one document",
-                    line: after.line, column: after.column)
+                throw error("a second document (---) in the file; a config is one document", at: after)
             }
             return root
         }
 
+        private func error(_ problem: String, at event: Event) -> YAMLError {
+            YAMLError(problem: problem, line: event.line, column: event.column)
+        }
+
+        /// Counts `added` nodes towards `nodeLimit`.
         private mutating func count(_ added: Int, at event: Event) throws(YAMLError) {
             nodes += added
             guard nodes <= YAMLDocument.nodeLimit else {
-                throw YAMLError(
-                    problem: "more than \(YAMLDocument.nodeLimit) nodes (aliases expanded)", line: event.line,
-                    column: event.column)
+                throw error("more than \(YAMLDocument.nodeLimit) nodes (aliases expanded)", at: event)
+            }
+        }
+
+        /// Whether a node `height` levels tall fits at `depth` within `depthLimit`.
+        private func checkDepth(_ depth: Int, height: Int, at event: Event) throws(YAMLError) {
+            guard depth + height <= YAMLDocument.depthLimit else {
+                throw error("nested deeper than \(YAMLDocument.depthLimit) levels", at: event)
             }
         }
 
         /// The node that starts with `event`, and its height (1 for a scalar).
         private mutating func node(_ event: Event, depth: Int) throws(YAMLError) -> (node: YAMLNode, height: Int) {
-            guard depth < YAMLDocument.depthLimit else {
-                throw YAMLError(
-                    problem: "nested deeper than \(YAMLDocument.depthLimit) levels", line: event.line,
-                    column: event.column)
-            }
-            let start = nodes
-            let anchor: String?
-            let result: YAMLNode
-            var height = 1
-            switch event.kind {
-            case .alias(let name):
-                guard let anchored = anchors[name] else {
-                    throw YAMLError(problem: "unknown alias *\(name)", line: event.line, column: event.column)
-                }
-                guard depth + anchored.height <= YAMLDocument.depthLimit else {
-                    throw YAMLError(
-                        problem: "nested deeper than \(YAMLDocument.depthLimit) levels", line: event.line,
-                        column: event.column)
-                }
+            if case .alias(let name) = event.kind {
+                guard let anchored = anchors[name] else { throw error("unknown alias *\(name)", at: event) }
+                try checkDepth(depth, height: anchored.height, at: event)
                 try count(anchored.size, at: event)
                 var copy = anchored.node
                 copy.line = event.line
                 copy.column = event.column
                 return (copy, anchored.height)
+            }
+            try checkDepth(depth, height: 1, at: event)
+            let start = nodes
+            try count(1, at: event)
+            let anchor: String?
+            let result: YAMLNode
+            var height = 1
+            switch event.kind {
             case .scalar(let value, let tag, let name, let plain):
-                try count(1, at: event)
                 anchor = name
                 result = YAMLNode(
                     content: .scalar(value, plain: plain), tag: YAMLScalar.resolve(value, tag: tag, plain: plain),
                     line: event.line, column: event.column)
             case .sequenceStart(let name):
-                try count(1, at: event)
                 anchor = name
                 var items: [YAMLNode] = []
                 while true {
@@ -229,7 +227,6 @@ enum YAMLDocument {
                 }
                 result = YAMLNode(content: .sequence(items), tag: .other("seq"), line: event.line, column: event.column)
             case .mappingStart(let name):
-                try count(1, at: event)
                 anchor = name
                 var pairs: [(key: YAMLNode, value: YAMLNode)] = []
                 while true {
@@ -242,7 +239,7 @@ enum YAMLDocument {
                 }
                 result = YAMLNode(content: .mapping(pairs), tag: .other("map"), line: event.line, column: event.column)
             default:
-                throw YAMLError(problem: "unexpected YAML structure", line: event.line, column: event.column)
+                throw error("unexpected YAML structure", at: event)
             }
             if let anchor { anchors[anchor] = (result, nodes - start, height) }
             return (result, height)
